@@ -1,0 +1,193 @@
+// gemma4 bench: prompt-processing and generation speed, measured like llama-bench (pp512, tg128,
+// pp512+tg128), so the figures can be put side by side. Tokens are random ids; the cache starts
+// empty for every repetition.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "cli/common.h"
+#include "util/error.h"
+#include "util/timer.h"
+
+namespace g4::cli {
+
+namespace {
+struct BenchOptions {
+  std::string model;
+  std::string prompts = "512";
+  std::string gens = "128";
+  std::string pg;         // "512,128": prompt then generation in one test
+  std::string threads;    // comma list; default: all cores
+  int reps = 3;
+  int64_t batch = 512;
+  bool json = false;
+  bool exact = false;
+  std::string cache_type_k, cache_type_v;
+};
+
+std::vector<int> IntList(const std::string& s, const char* flag) {
+  std::vector<int> v;
+  if (s.empty()) return v;
+  for (int32_t x : ParseTokenList(s)) v.push_back(x);
+  (void)flag;
+  return v;
+}
+
+struct Test {
+  int n_prompt = 0, n_gen = 0;
+  std::string Name() const {
+    if (n_prompt && n_gen) return "pp" + std::to_string(n_prompt) + "+tg" + std::to_string(n_gen);
+    return n_prompt ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
+  }
+};
+
+uint64_t PeakRssBytes() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (std::fgets(line, sizeof(line), f)) {
+    if (std::sscanf(line, "VmHWM: %llu kB", reinterpret_cast<unsigned long long*>(&kb)) == 1) break;
+  }
+  std::fclose(f);
+  return kb * 1024;
+}
+
+// Runs one repetition of a test and returns its duration in seconds.
+double RunOnce(Context& ctx, const Test& t, std::mt19937& rng) {
+  const int64_t V = ctx.config().n_vocab;
+  ctx.kv().Clear(0);
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(V - 1));
+  const double t0 = NowSeconds();
+  int64_t pos = 0;
+  Batch b;
+  const int64_t step = ctx.options().n_batch;
+  for (int i = 0; i < t.n_prompt; i += static_cast<int>(step)) {
+    b.Clear();
+    const int end = std::min<int>(t.n_prompt, i + static_cast<int>(step));
+    for (int j = i; j < end; ++j) b.Add(tok(rng), 0, pos++, j + 1 == t.n_prompt);
+    ctx.Decode(b);
+  }
+  for (int i = 0; i < t.n_gen; ++i) {
+    b.Clear();
+    b.Add(tok(rng), 0, pos++, true);
+    ctx.Decode(b);
+  }
+  return NowSeconds() - t0;
+}
+
+void RunBench(const BenchOptions& o) {
+  std::vector<Test> tests;
+  for (int p : IntList(o.prompts, "-p")) {
+    if (p > 0) tests.push_back({p, 0});
+  }
+  for (int n : IntList(o.gens, "-n")) {
+    if (n > 0) tests.push_back({0, n});
+  }
+  if (!o.pg.empty()) {
+    auto v = IntList(o.pg, "--pg");
+    if (v.size() != 2) Fail("--pg: expected PROMPT,GEN");
+    tests.push_back({v[0], v[1]});
+  }
+  if (tests.empty()) Fail("nothing to measure: give -p and/or -n");
+  std::vector<int> thread_counts = IntList(o.threads, "-t");
+  if (thread_counts.empty()) thread_counts.push_back(ThreadPool::DefaultThreads());
+  if (o.reps < 1) Fail("-r: at least one repetition");
+
+  auto model = Model::Load(o.model);
+  int max_ctx = 0;
+  for (const auto& t : tests) max_ctx = std::max(max_ctx, t.n_prompt + t.n_gen);
+  nlohmann::json results = nlohmann::json::array();
+  if (!o.json) {
+    std::printf("| model | size | params | threads | test | t/s |\n|---|---:|---:|---:|---:|---:|\n");
+  }
+  std::mt19937 rng(1234);
+  for (int nt : thread_counts) {
+    ModelOptions mo;
+    mo.model = o.model;
+    mo.threads = nt;
+    mo.ctx = std::max(max_ctx, 16);
+    mo.batch = o.batch;
+    mo.exact = o.exact;
+    mo.cache_type_k = o.cache_type_k;
+    mo.cache_type_v = o.cache_type_v;
+    Context ctx(*model, MakeContextOptions(mo, *model));
+    for (const auto& t : tests) {
+      RunOnce(ctx, {std::min(t.n_prompt, 16), std::min(t.n_gen, 2)}, rng);  // warm-up
+      std::vector<double> ts, ns;
+      for (int r = 0; r < o.reps; ++r) {
+        const double sec = RunOnce(ctx, t, rng);
+        ns.push_back(sec * 1e9);
+        ts.push_back((t.n_prompt + t.n_gen) / sec);
+      }
+      auto mean = [](const std::vector<double>& v) {
+        double s = 0;
+        for (double x : v) s += x;
+        return s / v.size();
+      };
+      auto stddev = [&](const std::vector<double>& v) {
+        if (v.size() < 2) return 0.0;
+        const double m = mean(v);
+        double s = 0;
+        for (double x : v) s += (x - m) * (x - m);
+        return std::sqrt(s / (v.size() - 1));
+      };
+      const std::string model_name = model->config().name.empty() ? ArchName(model->config().arch) : model->config().name;
+      uint64_t params = 0;
+      for (const auto& ti : model->file().tensors()) params += static_cast<uint64_t>(ti.Elements());
+      if (o.json) {
+        results.push_back({{"model_filename", o.model},
+                           {"model_type", model_name},
+                           {"model_size", model->weights().total_bytes},
+                           {"model_n_params", params},
+                           {"n_batch", o.batch},
+                           {"n_threads", nt},
+                           {"type_k", TypeName(ctx.kv().options().type_k)},
+                           {"type_v", TypeName(ctx.kv().options().type_v)},
+                           {"n_prompt", t.n_prompt},
+                           {"n_gen", t.n_gen},
+                           {"test", t.Name()},
+                           {"avg_ns", static_cast<uint64_t>(mean(ns))},
+                           {"stddev_ns", static_cast<uint64_t>(stddev(ns))},
+                           {"avg_ts", mean(ts)},
+                           {"stddev_ts", stddev(ts)},
+                           {"samples_ns", ns},
+                           {"samples_ts", ts},
+                           {"peak_rss_bytes", PeakRssBytes()}});
+      } else {
+        std::printf("| %s | %s | %.2f B | %d | %s | %.2f ± %.2f |\n", model_name.c_str(),
+                    HumanBytes(static_cast<double>(model->weights().total_bytes)).c_str(), params / 1e9, nt,
+                    t.Name().c_str(), mean(ts), stddev(ts));
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (o.json) {
+    std::printf("%s\n", results.dump(2).c_str());
+  } else {
+    std::printf("\npeak resident memory: %s\n", HumanBytes(static_cast<double>(PeakRssBytes())).c_str());
+  }
+}
+}  // namespace
+
+void AddBench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* sub = app.add_subcommand("bench", "Measure prompt processing and generation speed (like llama-bench)");
+  sub->add_option("-m,--model", o->model, "Model file (GGUF)")->required();
+  sub->add_option("-p,--n-prompt", o->prompts, "Prompt lengths, comma-separated (0 = none)");
+  sub->add_option("-n,--n-gen", o->gens, "Generation lengths, comma-separated (0 = none)");
+  sub->add_option("--pg", o->pg, "Prompt then generation in one test: PROMPT,GEN");
+  sub->add_option("-t,--threads", o->threads, "Thread counts, comma-separated");
+  sub->add_option("-r,--repetitions", o->reps, "Repetitions of each test");
+  sub->add_option("-b,--batch", o->batch, "Batch size for prompt processing");
+  sub->add_flag("--json", o->json, "Print JSON with llama-bench's field names");
+  sub->add_flag("--exact", o->exact, "Reference numerics");
+  sub->add_option("--cache-type-k", o->cache_type_k, "KV cache type for keys");
+  sub->add_option("--cache-type-v", o->cache_type_v, "KV cache type for values");
+  sub->callback([o] { RunBench(*o); });
+}
+
+}  // namespace g4::cli

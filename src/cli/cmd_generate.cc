@@ -1,0 +1,84 @@
+// gemma4 generate: continue a prompt (text or token ids) and stream the continuation.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/common.h"
+#include "engine/generator.h"
+#include "util/error.h"
+
+namespace g4::cli {
+
+namespace {
+struct GenerateOptions {
+  ModelOptions m;
+  SamplingOptions s;
+  std::string prompt;
+  std::string tokens;
+  int n_predict = 128;
+  bool ids = false;
+  bool ignore_eos = false;
+  bool no_special = false;
+  std::vector<std::string> stop;
+};
+
+void RunGenerate(const GenerateOptions& o) {
+  if (o.prompt.empty() == o.tokens.empty()) Fail("give exactly one of -p/--prompt and --tokens");
+  Loaded l = LoadModel(o.m);
+  std::vector<int32_t> prompt;
+  if (!o.tokens.empty()) {
+    prompt = ParseTokenList(o.tokens);
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      if (prompt[i] >= l.tok->n_vocab()) {
+        Fail("--tokens: element %zu (%d) is out of range (vocabulary of %d)", i, prompt[i], l.tok->n_vocab());
+      }
+    }
+  } else {
+    prompt = l.tok->Encode(o.prompt, /*parse_special=*/!o.no_special, /*add_bos=*/l.tok->add_bos_token());
+  }
+  if (prompt.empty()) Fail("the prompt is empty");
+  StopCriteria stop;
+  stop.max_tokens = o.n_predict;
+  stop.eog_tokens = EndOfGenerationTokens(*l.tok);
+  stop.ignore_eos = o.ignore_eos;
+  stop.stop_strings = o.stop;
+  Generator gen(*l.ctx, *l.tok);
+  std::vector<int32_t> out;
+  GenerationResult r = gen.Generate(prompt, o.s.Params(*l.model), stop, [&](int32_t, std::string_view text) {
+    if (!o.ids && !text.empty()) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  });
+  if (o.ids) {
+    for (size_t i = 0; i < r.tokens.size(); ++i) std::printf("%s%d", i ? "," : "", r.tokens[i]);
+    std::printf("\n");
+  } else {
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+  const double pp = r.t_prompt > 0 ? r.n_prompt_evaluated / r.t_prompt : 0;
+  const int n_gen_forward = static_cast<int>(r.tokens.size()) - (r.finish == FinishReason::kLength ? 0 : 1);
+  const double tg = r.t_generate > 0 ? std::max(0, n_gen_forward) / r.t_generate : 0;
+  std::fprintf(stderr, "prompt: %d tokens, %.2f tokens/s | generation: %zu tokens, %.2f tokens/s | finish: %s\n",
+               r.n_prompt, pp, r.tokens.size(), tg, FinishReasonName(r.finish));
+}
+}  // namespace
+
+void AddGenerate(CLI::App& app) {
+  auto o = std::make_shared<GenerateOptions>();
+  CLI::App* sub = app.add_subcommand("generate", "Continue a prompt and stream the continuation");
+  o->m.Add(sub);
+  o->s.Add(sub);
+  sub->add_option("-p,--prompt", o->prompt, "Prompt text (special tokens such as <bos> are recognised)");
+  sub->add_option("--tokens", o->tokens, "Prompt as comma-separated token ids");
+  sub->add_option("-n,--n-predict", o->n_predict, "Tokens to generate (-1: until the context is full)")
+      ->check(CLI::Range(-1, 1 << 24));
+  sub->add_flag("--ids", o->ids, "Print the generated token ids, comma-separated, instead of text");
+  sub->add_flag("--ignore-eos", o->ignore_eos, "Keep generating through end-of-generation tokens");
+  sub->add_flag("--no-special", o->no_special, "Do not recognise special tokens written in the prompt text");
+  sub->add_option("--stop", o->stop, "Stop when this text is generated (repeatable)");
+  sub->callback([o] { RunGenerate(*o); });
+}
+
+}  // namespace g4::cli

@@ -1,0 +1,117 @@
+// gemma4 info: what a model file is and how much memory it needs.
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "formats/quant_mix.h"
+#include "model/kv_cache.h"
+#include "util/error.h"
+
+namespace g4::cli {
+
+namespace {
+struct InfoOptions {
+  std::string model;
+  bool json = false;
+  int64_t ctx = 4096;
+  int n_seq = 1;
+  std::string cache_type_k = "f16", cache_type_v = "f16";
+};
+
+void RunInfo(const InfoOptions& o) {
+  auto m = Model::Load(o.model);
+  const ModelConfig& c = m->config();
+  const gguf::File& f = m->file();
+  KvCacheOptions kvo;
+  kvo.n_seq = o.n_seq;
+  kvo.n_ctx = o.ctx;
+  kvo.slack = 512;
+  kvo.type_k = ParseCacheType(o.cache_type_k, "--cache-type-k");
+  kvo.type_v = ParseCacheType(o.cache_type_v, "--cache-type-v");
+  const uint64_t kv_bytes = KvCache::BytesAtContext(c, kvo, o.ctx);
+  std::map<std::string, std::pair<int, uint64_t>> by_type;
+  for (const auto& t : f.tensors()) {
+    auto& e = by_type[TypeName(t.type)];
+    e.first++;
+    e.second += t.nbytes;
+  }
+  int n_sliding = 0;
+  for (const auto& L : c.layers) n_sliding += L.sliding;
+  const auto ftype = f.GetUIntOpt("general.file_type");
+  if (o.json) {
+    nlohmann::json j;
+    j["file"] = o.model;
+    j["architecture"] = ArchName(c.arch);
+    j["name"] = c.name;
+    if (ftype) j["file_type"] = *ftype;
+    j["n_vocab"] = c.n_vocab;
+    j["n_embd"] = c.n_embd;
+    j["n_layer"] = c.n_layer;
+    j["n_layer_sliding"] = n_sliding;
+    j["n_ctx_train"] = c.n_ctx_train;
+    j["sliding_window"] = c.sliding_window;
+    j["final_logit_softcapping"] = c.final_softcap;
+    j["n_embd_per_layer"] = c.n_embd_per_layer;
+    j["n_expert"] = c.n_expert;
+    j["n_expert_used"] = c.n_expert_used;
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto& L : c.layers) {
+      layers.push_back({{"type", L.sliding ? "sliding" : "full"}, {"n_head", L.n_head}, {"n_head_kv", L.n_head_kv},
+                        {"head_dim", L.head_dim}, {"n_ff", L.n_ff}, {"kv_source", L.kv_source}, {"k_eq_v", L.k_eq_v},
+                        {"moe", L.moe}});
+    }
+    j["layers"] = layers;
+    nlohmann::json types = nlohmann::json::object();
+    for (const auto& [name, e] : by_type) types[name] = {{"tensors", e.first}, {"bytes", e.second}};
+    j["tensor_types"] = types;
+    j["memory"] = {{"weights_bytes", m->weights().total_bytes},
+                   {"kv_cache_bytes", kv_bytes},
+                   {"ctx", o.ctx},
+                   {"n_seq", o.n_seq},
+                   {"cache_type_k", TypeName(kvo.type_k)},
+                   {"cache_type_v", TypeName(kvo.type_v)}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("file:            %s (GGUF v%u, %s)\n", o.model.c_str(), f.version(), HumanBytes(static_cast<double>(f.file_size())).c_str());
+  std::printf("architecture:    %s%s%s\n", ArchName(c.arch), c.name.empty() ? "" : "  name: ", c.name.c_str());
+  if (ftype) std::printf("file type:       %llu\n", (unsigned long long)*ftype);
+  std::printf("vocabulary:      %lld tokens\n", (long long)c.n_vocab);
+  std::printf("hidden size:     %lld\n", (long long)c.n_embd);
+  std::printf("layers:          %d (%d sliding window %d, %d full)\n", c.n_layer, n_sliding, c.sliding_window,
+              c.n_layer - n_sliding);
+  const LayerConfig* ls = nullptr;
+  const LayerConfig* lf = nullptr;
+  for (const auto& L : c.layers) (L.sliding ? ls : lf) = &L;
+  if (ls) std::printf("sliding layers:  %d heads, %d KV heads, head size %d, FFN %lld, RoPE theta %g\n", ls->n_head, ls->n_head_kv, ls->head_dim, (long long)ls->n_ff, ls->rope.base);
+  if (lf) std::printf("full layers:     %d heads, %d KV heads, head size %d, FFN %lld, RoPE theta %g%s%s\n", lf->n_head, lf->n_head_kv, lf->head_dim, (long long)lf->n_ff, lf->rope.base, lf->k_eq_v ? ", K=V" : "", lf->rope.freq_factors ? ", proportional RoPE" : "");
+  if (c.n_embd_per_layer) std::printf("per-layer input: %lld per layer\n", (long long)c.n_embd_per_layer);
+  int shared = 0;
+  for (const auto& L : c.layers) shared += !L.has_kv;
+  if (shared && c.arch != Arch::kGemma4Assistant) std::printf("KV sharing:      last %d layers reuse earlier caches\n", shared);
+  if (c.n_expert) std::printf("experts:         %d (top %d), expert FFN %lld\n", c.n_expert, c.n_expert_used, (long long)c.n_ff_exp);
+  if (c.final_softcap > 0) std::printf("final softcap:   %g\n", c.final_softcap);
+  std::printf("training ctx:    %lld\n", (long long)c.n_ctx_train);
+  std::printf("tensor types:\n");
+  for (const auto& [name, e] : by_type) std::printf("  %-8s %4d tensors  %12s\n", name.c_str(), e.first, HumanBytes(static_cast<double>(e.second)).c_str());
+  std::printf("memory:\n");
+  std::printf("  weights:       %s\n", HumanBytes(static_cast<double>(m->weights().total_bytes)).c_str());
+  std::printf("  KV cache:      %s at ctx %lld x %d sequence(s) (K %s, V %s)\n", HumanBytes(static_cast<double>(kv_bytes)).c_str(),
+              (long long)o.ctx, o.n_seq, TypeName(kvo.type_k), TypeName(kvo.type_v));
+}
+}  // namespace
+
+void AddInfo(CLI::App& app) {
+  auto o = std::make_shared<InfoOptions>();
+  CLI::App* sub = app.add_subcommand("info", "Show a model's architecture, tensors and memory needs");
+  sub->add_option("model", o->model, "Model file (GGUF)")->required();
+  sub->add_flag("--json", o->json, "Print JSON");
+  sub->add_option("-c,--ctx", o->ctx, "Context size for the KV cache estimate")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  sub->add_option("--parallel", o->n_seq, "Sequences (server slots) for the KV cache estimate")->check(CLI::Range(1, 1024));
+  sub->add_option("--cache-type-k", o->cache_type_k, "KV cache type for keys");
+  sub->add_option("--cache-type-v", o->cache_type_v, "KV cache type for values");
+  sub->callback([o] { RunInfo(*o); });
+}
+
+}  // namespace g4::cli

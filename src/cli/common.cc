@@ -1,0 +1,122 @@
+#include "cli/common.h"
+
+#include <cmath>
+#include <random>
+
+#include "engine/generator.h"
+#include "util/error.h"
+
+namespace g4::cli {
+
+void ModelOptions::Add(CLI::App* app, bool model_positional) {
+  if (model_positional) {
+    app->add_option("model", model, "Model file (GGUF)")->required();
+  } else {
+    app->add_option("-m,--model", model, "Model file (GGUF)")->required();
+  }
+  app->add_option("-t,--threads", threads, "Threads (default: one per core)");
+  app->add_option("-c,--ctx", ctx, "Context size in tokens per sequence")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  app->add_option("-b,--batch", batch, "Tokens per forward step during prompt processing")
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}));
+  app->add_flag("--exact", exact,
+                "Reference numerics: weights dequantized exactly, f32 accumulation, f32 KV cache");
+  app->add_option("--cache-type-k", cache_type_k, "KV cache type for keys: f32, f16, bf16, q8_0, q4_0");
+  app->add_option("--cache-type-v", cache_type_v, "KV cache type for values: f32, f16, bf16, q8_0, q4_0");
+}
+
+GgmlType ParseCacheType(const std::string& name, const char* flag) {
+  auto t = ParseGgmlType(name);
+  if (!t || (*t != GgmlType::F32 && *t != GgmlType::F16 && *t != GgmlType::BF16 && *t != GgmlType::Q8_0 &&
+             *t != GgmlType::Q4_0)) {
+    Fail("%s: unknown cache type '%s' (f32, f16, bf16, q8_0, q4_0)", flag, name.c_str());
+  }
+  return *t;
+}
+
+ContextOptions MakeContextOptions(const ModelOptions& o, const Model& m, int n_seq) {
+  ContextOptions c;
+  c.n_threads = o.threads;
+  c.math = o.exact ? kernels::Math::kExact : kernels::Math::kFast;
+  c.n_batch = o.batch;
+  c.kv.n_seq = n_seq;
+  c.kv.n_ctx = o.ctx;
+  const GgmlType def = o.exact ? GgmlType::F32 : m.DefaultCacheType();
+  c.kv.type_k = o.cache_type_k.empty() ? def : ParseCacheType(o.cache_type_k, "--cache-type-k");
+  c.kv.type_v = o.cache_type_v.empty() ? def : ParseCacheType(o.cache_type_v, "--cache-type-v");
+  return c;
+}
+
+Loaded LoadModel(const ModelOptions& o, int n_seq, bool keep_hidden) {
+  Loaded l;
+  l.model = Model::Load(o.model);
+  l.tok = std::make_unique<Tokenizer>(Tokenizer::FromGguf(l.model->file()));
+  if (l.tok->n_vocab() != l.model->config().n_vocab) {
+    Fail("%s: the vocabulary has %d tokens but token_embd has %lld rows", o.model.c_str(), l.tok->n_vocab(),
+         (long long)l.model->config().n_vocab);
+  }
+  ContextOptions c = MakeContextOptions(o, *l.model, n_seq);
+  c.keep_hidden = keep_hidden;
+  l.ctx = std::make_unique<Context>(*l.model, c);
+  return l;
+}
+
+void SamplingOptions::Add(CLI::App* app) {
+  app->add_option("--temp", temp, "Temperature (0 = greedy)")->check(CLI::Range(0.0f, 100.0f));
+  app->add_option("--top-k", top_k, "Top-k (0 = off)")->check(CLI::NonNegativeNumber);
+  app->add_option("--top-p", top_p, "Top-p (1 = off)")->check(CLI::Range(1e-6f, 1.0f));
+  app->add_option("--min-p", min_p, "Min-p (0 = off)")->check(CLI::Range(0.0f, 1.0f));
+  app->add_option("--repeat-penalty", repeat_penalty, "Repetition penalty (1 = off)")->check(CLI::Range(0.01f, 100.0f));
+  app->add_option("--presence-penalty", presence_penalty, "Presence penalty");
+  app->add_option("--frequency-penalty", frequency_penalty, "Frequency penalty");
+  app->add_option("-s,--seed", seed, "Random seed (-1: random)");
+}
+
+SamplingParams SamplingOptions::Params(const Model& m) const {
+  SamplingParams p;
+  p.temperature = temp;
+  p.top_k = top_k;
+  p.top_p = top_p;
+  p.min_p = min_p;
+  p.repeat_penalty = repeat_penalty;
+  p.presence_penalty = presence_penalty;
+  p.frequency_penalty = frequency_penalty;
+  p.seed = seed >= 0 ? static_cast<uint64_t>(seed) : std::random_device{}();
+  p.suppress = SuppressedTokens(m.file(), m.config().n_vocab);
+  return p;
+}
+
+std::vector<int32_t> ParseTokenList(const std::string& s) {
+  std::vector<int32_t> out;
+  size_t i = 0, k = 0;
+  while (i <= s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    std::string item = s.substr(i, j - i);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.erase(item.begin());
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.pop_back();
+    char* end = nullptr;
+    errno = 0;
+    const long v = item.empty() ? 0 : std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || errno != 0 || v < 0 || v > INT32_MAX) {
+      Fail("--tokens: element %zu ('%s') is not a token id", k, item.c_str());
+    }
+    out.push_back(static_cast<int32_t>(v));
+    ++k;
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string HumanBytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.2f %s", b, units[u]);
+  return buf;
+}
+
+}  // namespace g4::cli

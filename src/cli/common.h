@@ -1,0 +1,63 @@
+// Options and helpers shared by the gemma4 subcommands.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/context.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace g4::cli {
+
+// Options of every command that runs a model.
+struct ModelOptions {
+  std::string model;
+  int threads = 0;
+  int64_t ctx = 4096;
+  int64_t batch = 512;
+  bool exact = false;
+  std::string cache_type_k;  // "" = the model's default (see Model::DefaultCacheType)
+  std::string cache_type_v;
+  void Add(CLI::App* app, bool model_positional = false);
+};
+
+// A model ready to run: weights, tokenizer and one context.
+struct Loaded {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<Context> ctx;
+};
+Loaded LoadModel(const ModelOptions& o, int n_seq = 1, bool keep_hidden = false);
+ContextOptions MakeContextOptions(const ModelOptions& o, const Model& m, int n_seq = 1);
+
+struct SamplingOptions {
+  float temp = 1.0f;
+  int top_k = 64;
+  float top_p = 0.95f;
+  float min_p = 0.0f;
+  float repeat_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  int64_t seed = -1;  // -1: random
+  void Add(CLI::App* app);
+  SamplingParams Params(const Model& m) const;
+};
+
+// Parses "1,2,3" into token ids; throws g4::Error naming the bad element.
+std::vector<int32_t> ParseTokenList(const std::string& s);
+GgmlType ParseCacheType(const std::string& name, const char* flag);
+std::string HumanBytes(double bytes);
+
+// Every subcommand registers itself here.
+void AddGenerate(CLI::App& app);
+void AddLogits(CLI::App& app);
+void AddTokenize(CLI::App& app);
+void AddInfo(CLI::App& app);
+void AddCreate(CLI::App& app);
+void AddBench(CLI::App& app);
+
+}  // namespace g4::cli
