@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds gemma4.cpp and runs the whole test suite. Reference data is read from ../shared when it is
+# beside the checkout (or $GEMMA4_SHARED_DIR); tests that need it skip with a message otherwise.
+# Usage: scripts/test.sh [--sanitize]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh "$@"
+dir=build
+if [ "${1:-}" = "--sanitize" ]; then dir=build-asan; fi
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --timeout 900
