@@ -43,50 +43,62 @@ inline size_t TableSizeFor(size_t n) {
   return cap;
 }
 
-// Maps strings to non-negative int32 ids. The strings themselves are not stored: each slot keeps the id
-// and 32 bits of the hash, and `key_of(id)` (a cheap functor) gives the id's string for comparison.
-template <class KeyOf>
+// Maps strings to non-negative int32 ids. The strings are not copied: they live in one buffer `base`
+// (the vocabulary's packed pieces) and each slot keeps their offset, length, id and 32 bits of the hash,
+// so a lookup touches one slot and, on a tag match, the string itself.
 class StringIdMap {
  public:
-  explicit StringIdMap(KeyOf key_of = KeyOf()) : key_of_(key_of) {}
+  StringIdMap() = default;
+  explicit StringIdMap(const char* base) : base_(base) {}
 
   void Reserve(size_t n) {
-    slots_.assign(TableSizeFor(n), Slot{0, -1});
+    slots_.assign(TableSizeFor(n), Slot{0, -1, 0, 0});
     mask_ = slots_.size() - 1;
   }
 
-  // Inserts key -> id unless the key is present; returns the id now stored under key.
-  int32_t Insert(std::string_view key, int32_t id) {
-    const uint64_t h = HashBytes(key);
+  // Inserts base[off, off + len) -> id unless that string is present; returns the id now stored
+  // under it. Reserve() must have been called for at least as many entries.
+  int32_t Insert(uint32_t off, uint32_t len, int32_t id) { return Insert(off, len, id, HashBytes({base_ + off, len})); }
+  int32_t Insert(uint32_t off, uint32_t len, int32_t id, uint64_t h) {
+    const std::string_view key(base_ + off, len);
     const auto tag = static_cast<uint32_t>(h >> 32);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (s.id < 0) {
-        s = Slot{tag, id};
+        s = Slot{tag, id, off, len};
         return id;
       }
-      if (s.tag == tag && key_of_(s.id) == key) return s.id;
+      if (Matches(s, tag, key)) return s.id;
     }
   }
 
   // The id stored under key, or -1.
-  int32_t Find(std::string_view key) const {
+  int32_t Find(std::string_view key) const { return Find(key, HashBytes(key)); }
+  int32_t Find(std::string_view key, uint64_t h) const {
     if (slots_.empty()) return -1;
-    const uint64_t h = HashBytes(key);
     const auto tag = static_cast<uint32_t>(h >> 32);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.id < 0) return -1;
-      if (s.tag == tag && key_of_(s.id) == key) return s.id;
+      if (Matches(s, tag, key)) return s.id;
     }
+  }
+  // Brings the first slot a lookup of hash h reads into the cache (for batched lookups).
+  void Prefetch(uint64_t h) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[h & mask_]);
   }
 
  private:
   struct Slot {
     uint32_t tag;
     int32_t id;
+    uint32_t off;
+    uint32_t len;
   };
-  KeyOf key_of_;
+  bool Matches(const Slot& s, uint32_t tag, std::string_view key) const {
+    return s.tag == tag && s.len == key.size() && std::memcmp(base_ + s.off, key.data(), key.size()) == 0;
+  }
+  const char* base_ = nullptr;
   std::vector<Slot> slots_;
   size_t mask_ = 0;
 };
@@ -115,6 +127,10 @@ class U64Map {
       }
       if (s.key == key) return false;
     }
+  }
+
+  void Prefetch(uint64_t key) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[Mix64(key) & mask_]);
   }
 
   const V* Find(uint64_t key) const {

@@ -26,12 +26,6 @@ struct StringTable {
   }
 };
 
-// Gives StringIdMap the piece of an id.
-struct PieceOf {
-  const StringTable* table = nullptr;
-  std::string_view operator()(int32_t id) const { return (*table)[static_cast<size_t>(id)]; }
-};
-
 struct Merge {
   uint32_t rank;   // position in tokenizer.ggml.merges: lower merges first
   int32_t result;  // id of the concatenated piece
@@ -55,7 +49,7 @@ struct Tokenizer::Impl {
   tok::StringTable text;    // what each token decodes to when rendered ("▁" -> " ", <0xXX> -> byte)
   std::vector<TokenType> types;
   std::vector<float> scores;
-  tok::StringIdMap<tok::PieceOf> piece_to_id;  // every piece; the lowest id wins for duplicates
+  tok::StringIdMap piece_to_id;  // every piece (into pieces.data); the lowest id wins for duplicates
 
   // Encoding tables.
   std::array<int32_t, 256> byte_token{};   // byte -> <0xXX> token, -1 if absent
