@@ -84,13 +84,15 @@ std::string_view Tokenizer::TokenBytes(int32_t id, bool render_special) const {
 
 std::string Tokenizer::Decode(std::span<const int32_t> ids, bool render_special) const {
   std::string out;
-  bool first = true;
+  // SentencePiece decoding drops the space the encoder put in front of the text: the first character
+  // of the first text token (special tokens before it, rendered or not, do not count).
+  bool strip = impl().add_space_prefix;
   for (const int32_t id : ids) {
     std::string_view b = TokenBytes(id, render_special);
-    if (b.empty()) continue;
-    // SentencePiece decoding drops the space the encoder put in front of the text.
-    if (first && impl().add_space_prefix && !impl().IsHidden(id) && b[0] == ' ') b.remove_prefix(1);
-    first = false;
+    if (strip && !impl().IsHidden(id)) {
+      if (!b.empty() && b[0] == ' ') b.remove_prefix(1);
+      strip = false;
+    }
     out.append(b);
   }
   MarksToSpaces(&out);
@@ -132,9 +134,11 @@ StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer, bool render_speci
 
 std::string StreamingDecoder::Push(int32_t id) {
   std::string_view b = tok_->TokenBytes(id, render_special_);
+  if (at_start_ && !Hidden(tok_->Type(id))) {  // as in Tokenizer::Decode
+    if (tok_->add_space_prefix() && !b.empty() && b[0] == ' ') b.remove_prefix(1);
+    at_start_ = false;
+  }
   if (b.empty()) return {};
-  if (at_start_ && tok_->add_space_prefix() && !Hidden(tok_->Type(id)) && b[0] == ' ') b.remove_prefix(1);
-  at_start_ = false;
   pending_.append(b);
   std::string out;
   size_t tail = 0;

@@ -481,6 +481,8 @@ TEST(SyntheticVocab, SpacePrefixIsAddedAndRemoved) {
   // After a special token the next fragment gets a prefix space too (llama.cpp's SPM behaviour).
   EXPECT_EQ(tok.Encode("hi<ctl>hi", true, false), (Ids{id("▁hi"), 4, id("▁hi")}));
   EXPECT_EQ(tok.Decode(tok.Encode("hi hi", false, true)), "hi hi");
+  EXPECT_EQ(tok.Decode(tok.Encode("hi hi", false, true), /*render_special=*/true), "<bos>hi hi");
+  EXPECT_EQ(tok.Decode(tok.Encode("hi<ctl>hi", true, false), true), "hi<ctl> hi");
   StreamingDecoder dec(tok);
   std::string streamed;
   for (int32_t t : tok.Encode("hi hi", false, true)) streamed += dec.Push(t);
