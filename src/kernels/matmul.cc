@@ -1,0 +1,251 @@
+// The ISA-independent part of the kernels: choosing the instruction set, checking MatMul's
+// arguments, the activation workspace, and splitting output rows over the thread pool.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
+#include "kernels/scratch.h"
+#include "util/cpu_features.h"
+#include "util/error.h"
+
+namespace g4::kernels {
+
+namespace {
+
+const IsaOps* TableOf(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return ScalarOps();
+    case Isa::kAvx2: return Avx2Ops();
+    case Isa::kAvx512: return Avx512Ops();
+  }
+  return nullptr;
+}
+
+bool CpuCanRun(Isa isa) {
+  const CpuFeatures& f = GetCpuFeatures();
+  switch (isa) {
+    case Isa::kScalar: return true;
+    case Isa::kAvx2: return f.avx2;
+    case Isa::kAvx512: return f.avx512 && f.avx512_vnni;
+  }
+  return false;
+}
+
+Isa ChooseIsa() {
+  Isa best = Isa::kScalar;
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (IsaSupported(isa)) best = isa;
+  }
+  const char* env = std::getenv("GEMMA4_ISA");
+  if (env == nullptr || *env == '\0') return best;
+  const std::string want = env;
+  Isa forced;
+  if (want == "scalar") {
+    forced = Isa::kScalar;
+  } else if (want == "avx2") {
+    forced = Isa::kAvx2;
+  } else if (want == "avx512") {
+    forced = Isa::kAvx512;
+  } else {
+    Fail("GEMMA4_ISA=%s: expected scalar, avx2 or avx512", env);
+  }
+  if (!IsaSupported(forced)) {
+    Fail("GEMMA4_ISA=%s: this CPU or build cannot run %s (CPU has: %s)", env, IsaName(forced),
+         GetCpuFeatures().Describe().c_str());
+  }
+  return forced;
+}
+
+const IsaOps& Active() {
+  static const IsaOps& ops = OpsFor(ActiveIsaLevel());
+  return ops;
+}
+
+// Sizes a QuantActs for n tokens of `cols` values for weight type t and points it into buffers.
+void LayoutQuantActs(GgmlType t, int64_t n, int64_t cols, QuantActs* a, AlignedBuffer& q, AlignedBuffer& d,
+                     AlignedBuffer& sum, AlignedBuffer& bias, AlignedBuffer& dsum) {
+  a->wtype = t;
+  a->n = n;
+  a->cols = cols;
+  a->group = ActGroup(t);
+  a->q_stride = (cols + 63) / 64 * 64;
+  a->g_stride = (cols / a->group + 15) / 16 * 16;
+  const size_t ng = static_cast<size_t>(n * a->g_stride);
+  a->q = q.Get<int8_t>(static_cast<size_t>(n * a->q_stride));
+  a->d = d.Get<float>(ng);
+  a->sum = sum.Get<int32_t>(ng);
+  a->bias = bias.Get<int32_t>(ng);
+  a->dsum = dsum.Get<float>(ng);
+}
+
+bool IsQuantizedMatMulType(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q4_0:
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+    case GgmlType::Q8_0:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Work shared by the threads of one MatMul (captured by pointer so std::function does not allocate).
+struct Job {
+  const IsaOps* ops;
+  MatMulArgs args;
+  const float* x;
+  QuantActs* acts;
+  int64_t rows_per_task;
+  int64_t n_tasks;
+  int64_t tasks_per_grab;
+  std::atomic<int64_t> next_task{0};
+  std::atomic<int64_t> next_token{0};
+};
+
+}  // namespace
+
+const char* IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512-vnni";
+  }
+  return "?";
+}
+
+bool IsaSupported(Isa isa) { return TableOf(isa) != nullptr && CpuCanRun(isa); }
+
+Isa ActiveIsaLevel() {
+  static const Isa isa = ChooseIsa();
+  return isa;
+}
+
+const IsaOps& OpsFor(Isa isa) {
+  if (!IsaSupported(isa)) Fail("instruction set %s is not available on this CPU or build", IsaName(isa));
+  return *TableOf(isa);
+}
+
+const char* ActiveIsa() { return IsaName(ActiveIsaLevel()); }
+
+bool SupportsMatMul(GgmlType t) { return IsFloatType(t) || IsQuantizedMatMulType(t); }
+
+void FinishQuantActs(QuantActs* a, int64_t t0, int64_t t1, int offset) {
+  const int64_t ng = a->groups();
+  for (int64_t t = t0; t < t1; ++t) {
+    const int32_t* sum = a->sumt(t);
+    const float* d = a->dt(t);
+    int32_t* bias = a->bias + t * a->g_stride;
+    float* dsum = a->dsum + t * a->g_stride;
+    for (int64_t g = 0; g < ng; ++g) {
+      bias[g] = -offset * sum[g];
+      dsum[g] = d[g] * static_cast<float>(sum[g]);
+    }
+    for (int64_t g = ng; g < a->g_stride; ++g) {
+      bias[g] = 0;
+      dsum[g] = 0;
+    }
+  }
+}
+
+void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, Math math,
+               ThreadPool& pool) {
+  if (!SupportsMatMul(w.type)) Fail("MatMul: weight type %s is not supported", TypeName(w.type));
+  const int64_t bs = Traits(w.type).block_size;
+  if (w.rows < 0 || w.cols <= 0 || w.cols % bs != 0) {
+    Fail("MatMul: a %s matrix needs cols a positive multiple of %lld, got %lld x %lld", TypeName(w.type),
+         static_cast<long long>(bs), static_cast<long long>(w.rows), static_cast<long long>(w.cols));
+  }
+  if (n < 0 || ldx < w.cols || ldy < w.rows) {
+    Fail("MatMul: bad shapes: n=%lld ldx=%lld (cols %lld) ldy=%lld (rows %lld)", static_cast<long long>(n),
+         static_cast<long long>(ldx), static_cast<long long>(w.cols), static_cast<long long>(ldy),
+         static_cast<long long>(w.rows));
+  }
+  if (n == 0 || w.rows == 0) return;
+  if (w.data == nullptr || x == nullptr || y == nullptr) Fail("MatMul: null data pointer");
+
+  Job job;
+  job.ops = &OpsFor(isa);
+  job.args = MatMulArgs{w, x, ldx, n, y, ldy, math, nullptr};
+  job.x = x;
+  job.acts = nullptr;
+
+  // The activation workspace belongs to the calling thread (MatMul may be called from several
+  // threads with different pools); it grows to the largest call and is then reused.
+  thread_local OwnedQuantActs workspace;
+  if (math == Math::kFast && IsQuantizedMatMulType(w.type)) {
+    LayoutQuantActs(w.type, n, w.cols, &workspace.acts, workspace.q, workspace.d, workspace.sum, workspace.bias,
+                    workspace.dsum);
+    job.acts = &workspace.acts;
+    job.args.acts = job.acts;
+  }
+
+  job.rows_per_task = std::max<int64_t>(1, job.ops->rows_per_task(job.args));
+  job.n_tasks = (w.rows + job.rows_per_task - 1) / job.rows_per_task;
+  // About 4 grabs per thread so that threads finishing early take over work.
+  job.tasks_per_grab = std::max<int64_t>(1, job.n_tasks / (4 * pool.size()));
+
+  Job* jp = &job;
+  if (job.acts != nullptr && n <= 8) {
+    job.ops->quantize_acts(x, ldx, 0, n, job.acts);  // too little work to wake the pool for
+  } else if (job.acts != nullptr) {
+    pool.RunOnAll([jp](int, int) {
+      // Quantize the activations, a few tokens per grab.
+      for (;;) {
+        const int64_t t0 = jp->next_token.fetch_add(4, std::memory_order_relaxed);
+        if (t0 >= jp->args.n) break;
+        jp->ops->quantize_acts(jp->x, jp->args.ldx, t0, std::min(jp->args.n, t0 + 4), jp->acts);
+      }
+    });
+  }
+  pool.RunOnAll([jp](int, int) {
+    const int64_t rows = jp->args.w.rows;
+    for (;;) {
+      const int64_t task = jp->next_task.fetch_add(jp->tasks_per_grab, std::memory_order_relaxed);
+      if (task >= jp->n_tasks) break;
+      const int64_t r0 = task * jp->rows_per_task;
+      const int64_t r1 = std::min(rows, (task + jp->tasks_per_grab) * jp->rows_per_task);
+      jp->ops->matmul_rows(jp->args, r0, r1);
+    }
+  });
+}
+
+void MatMul(const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, Math math,
+            ThreadPool& pool) {
+  MatMulIsa(ActiveIsaLevel(), w, x, ldx, n, y, ldy, math, pool);
+}
+
+void QuantizeActsForTest(Isa isa, GgmlType wtype, const float* x, int64_t ldx, int64_t n, int64_t cols,
+                         OwnedQuantActs* out) {
+  if (!IsQuantizedMatMulType(wtype)) Fail("QuantizeActsForTest: %s is not a quantized weight type", TypeName(wtype));
+  if (cols % Traits(wtype).block_size != 0) Fail("QuantizeActsForTest: cols %lld", static_cast<long long>(cols));
+  LayoutQuantActs(wtype, n, cols, &out->acts, out->q, out->d, out->sum, out->bias, out->dsum);
+  OpsFor(isa).quantize_acts(x, ldx, 0, n, &out->acts);
+}
+
+void GetRows(const Matrix& w, const int32_t* ids, int64_t n, float* out, int64_t ldo) {
+  if (ldo < w.cols) Fail("GetRows: ldo %lld < cols %lld", static_cast<long long>(ldo), static_cast<long long>(w.cols));
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= w.rows) {
+      Fail("GetRows: row id %d at position %lld is outside [0, %lld)", ids[i], static_cast<long long>(i),
+           static_cast<long long>(w.rows));
+    }
+    DequantizeRow(w.type, w.row(ids[i]), out + i * ldo, w.cols);
+  }
+}
+
+float DotF32(const float* a, const float* b, int64_t n) { return Active().dot_f32(a, b, n); }
+void F16ToF32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(src, dst, n); }
+void F32ToF16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(src, dst, n); }
+void Bf16ToF32Row(const uint16_t* src, float* dst, int64_t n) { Active().bf16_to_f32(src, dst, n); }
+void F32ToBf16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_bf16(src, dst, n); }
+
+}  // namespace g4::kernels

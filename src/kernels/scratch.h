@@ -1,0 +1,33 @@
+// Internal: grow-only 64-byte-aligned buffers for per-thread scratch memory, so that steady-state
+// kernel calls never allocate.
+//
+// The growth path is out of line (scratch.cc, compiled for the baseline ISA) on purpose: the SIMD
+// translation units use this class, and an inline function they emitted out of line would be
+// compiled with their -m flags and could be the copy the linker keeps for every caller.
+#pragma once
+
+#include <cstddef>
+
+namespace g4::kernels {
+
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer();
+
+  // At least `count` elements of T, 64-byte aligned. Contents are kept only while no growth is
+  // needed; growth discards them.
+  template <typename T>
+  T* Get(size_t count) {
+    return static_cast<T*>(count * sizeof(T) <= capacity_ ? data_ : Grow(count * sizeof(T)));
+  }
+
+ private:
+  void* Grow(size_t bytes);
+  void* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+}  // namespace g4::kernels

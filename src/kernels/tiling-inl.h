@@ -1,0 +1,279 @@
+// Per-ISA (include inside namespace g4::kernels::<isa> after decode-inl.h and the ISA's kernel
+// policy `K`): the loops shared by the SIMD instruction sets. K supplies the register-level
+// kernels; this file supplies blocking, packing, scratch memory and the choice of strategy.
+//
+// Two strategies, chosen per call from the number of tokens n:
+//  * Row path (n < K::kMinPanelTokens, generation): each weight row is decoded chunk by chunk into
+//    an L1-resident buffer and dotted with every token (4 at a time). Weights stream from memory
+//    exactly once; this is bandwidth-bound by design.
+//  * Panel path (prompt processing): a thread packs K::kPanelRows consecutive rows x one chunk of
+//    columns into a "panel" whose SIMD lanes are rows, then runs a register-tile microkernel
+//    (kPanelRows rows x a few tokens) over all tokens. Each packed weight byte is reused by every
+//    token, so this is compute-bound. Panel layouts (PR = kPanelRows, kc = chunk columns):
+//      int8:  q [kc/4][PR][4] uint8 (4 consecutive levels of each row per 32-bit lane),
+//             scale [kc/G][PR], mterm [kc/G][PR] float (see decode-inl.h for their meaning)
+//      f32:   w [kc][PR] float
+//    Output tiles are stored as PR consecutive floats of y per token; columns chunks after the
+//    first accumulate into y.
+
+// Calls f.template operator()<T>() for T = t (1 <= t <= kMax).
+template <int kMax, typename F>
+inline void WithTokens(int64_t t, F&& f) {
+  if constexpr (kMax >= 1) {
+    if (t == kMax) {
+      f.template operator()<kMax>();
+    } else {
+      WithTokens<kMax - 1>(t, f);
+    }
+  }
+}
+
+struct Scratch {
+  AlignedBuffer dq, dscale, dmterm, acc, rowf, panel_q, panel_s, panel_m, panel_f, tmpf;
+};
+inline Scratch& ThreadScratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+constexpr int64_t kRowChunk = 1024;        // row path: elements decoded at a time (multiple of 256)
+constexpr int64_t kQuantPanelCols = 4096;  // panel path, int8: columns per panel (multiple of 256)
+constexpr int64_t kFloatPanelCols = 256;   // panel path, f32
+
+inline bool UsePanel(const MatMulArgs& a) { return a.n >= K::kMinPanelTokens; }
+
+// Exact dequantization through the decoders (bit-identical to DequantizeRow; tests check it), for
+// the exact path. n is a multiple of the type's block size.
+template <class D>
+void DequantViaDecoder(const uint8_t* src, float* dst, int64_t n) {
+  Scratch& s = ThreadScratch();
+  uint8_t* dq = s.dq.Get<uint8_t>(kRowChunk);
+  float* dscale = s.dscale.Get<float>(kRowChunk / 16);
+  float* dmterm = s.dmterm.Get<float>(kRowChunk / 16);
+  for (int64_t e0 = 0; e0 < n; e0 += kRowChunk) {
+    const int64_t len = std::min(kRowChunk, n - e0);
+    D::Decode(src + e0 / D::kBlock * D::kBlockBytes, len / D::kBlock, dq, dscale, dmterm);
+    DequantDecoded<D>(dq, dscale, dmterm, len, dst + e0);
+  }
+}
+
+inline void DequantizeRowFast(GgmlType t, const uint8_t* src, float* dst, int64_t n) {
+  switch (t) {
+    case GgmlType::Q4_0: return DequantViaDecoder<Decoder<GgmlType::Q4_0>>(src, dst, n);
+    case GgmlType::Q4_1: return DequantViaDecoder<Decoder<GgmlType::Q4_1>>(src, dst, n);
+    case GgmlType::Q5_0: return DequantViaDecoder<Decoder<GgmlType::Q5_0>>(src, dst, n);
+    case GgmlType::Q5_1: return DequantViaDecoder<Decoder<GgmlType::Q5_1>>(src, dst, n);
+    case GgmlType::Q8_0: return DequantViaDecoder<Decoder<GgmlType::Q8_0, K::kSignedQ8>>(src, dst, n);
+    case GgmlType::Q4_K: return DequantViaDecoder<Decoder<GgmlType::Q4_K>>(src, dst, n);
+    case GgmlType::Q5_K: return DequantViaDecoder<Decoder<GgmlType::Q5_K>>(src, dst, n);
+    case GgmlType::Q6_K: return DequantViaDecoder<Decoder<GgmlType::Q6_K>>(src, dst, n);
+    default: Fail("dequantize: type %s has no decoder", TypeName(t));
+  }
+}
+
+// ---- Row path ----
+
+template <class D>
+void RowPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  constexpr int G = D::kGroup;
+  constexpr int kGroupsPerVec = K::kVecBytes / G;
+  const int64_t cols = a.w.cols, n = a.n;
+  Scratch& s = ThreadScratch();
+  uint8_t* dq = s.dq.Get<uint8_t>(kRowChunk + K::kVecBytes);
+  float* dscale = s.dscale.Get<float>(kRowChunk / 16 + 16);
+  float* dmterm = s.dmterm.Get<float>(kRowChunk / 16 + 16);
+  float* acc = s.acc.Get<float>(static_cast<size_t>(n));
+  for (int64_t r = r0; r < r1; ++r) {
+    Fill(acc, acc + n, 0.0f);
+    const uint8_t* row = a.w.row(r);
+    for (int64_t e0 = 0; e0 < cols; e0 += kRowChunk) {
+      const int64_t len = std::min(kRowChunk, cols - e0);
+      const int64_t ng = len / G;
+      D::Decode(row + e0 / D::kBlock * D::kBlockBytes, len / D::kBlock, dq, dscale, dmterm);
+      // Pad to whole vectors with zero weights (the activation arrays are zero-padded as well).
+      const int64_t ngp = (ng + kGroupsPerVec - 1) / kGroupsPerVec * kGroupsPerVec;
+      std::memset(dq + len, 0, static_cast<size_t>((ngp - ng) * G));
+      Fill(dscale + ng, dscale + ngp, 0.0f);
+      Fill(dmterm + ng, dmterm + ngp, 0.0f);
+      for (int64_t t0 = 0; t0 < n; t0 += 4) {
+        WithTokens<4>(std::min<int64_t>(4, n - t0), [&]<int T>() {
+          K::template DotDecoded<D, T>(dq, dscale, dmterm, ngp, *a.acts, t0, e0 / G, acc + t0);
+        });
+      }
+    }
+    for (int64_t t = 0; t < n; ++t) a.y[t * a.ldy + r] = acc[t];
+  }
+}
+
+// F32/F16/BF16 weights read in place; quantized weights (exact path) dequantized into a row buffer.
+inline void RowPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  const int64_t cols = a.w.cols, n = a.n;
+  Scratch& s = ThreadScratch();
+  float* acc = s.acc.Get<float>(static_cast<size_t>(n));
+  for (int64_t r = r0; r < r1; ++r) {
+    Fill(acc, acc + n, 0.0f);
+    const void* w = a.w.row(r);
+    WKind kind = WKind::kF32;
+    if (a.w.type == GgmlType::F16) {
+      kind = WKind::kF16;
+    } else if (a.w.type == GgmlType::BF16) {
+      kind = WKind::kBF16;
+    } else if (a.w.type != GgmlType::F32) {
+      float* rowf = s.rowf.Get<float>(static_cast<size_t>(cols));
+      DequantizeRowFast(a.w.type, a.w.row(r), rowf, cols);
+      w = rowf;
+    }
+    for (int64_t t0 = 0; t0 < n; t0 += 4) {
+      const float* xs[4];
+      for (int t = 0; t < 4; ++t) xs[t] = a.x + std::min(n - 1, t0 + t) * a.ldx;
+      WithTokens<4>(std::min<int64_t>(4, n - t0), [&]<int T>() {
+        switch (kind) {
+          case WKind::kF32: K::template DotRowFloat<WKind::kF32, T>(w, xs, cols, acc + t0); break;
+          case WKind::kF16: K::template DotRowFloat<WKind::kF16, T>(w, xs, cols, acc + t0); break;
+          case WKind::kBF16: K::template DotRowFloat<WKind::kBF16, T>(w, xs, cols, acc + t0); break;
+        }
+      });
+    }
+    for (int64_t t = 0; t < n; ++t) a.y[t * a.ldy + r] = acc[t];
+  }
+}
+
+// ---- Panel path ----
+
+// Packs rows [pr0, pr0 + nrows) x columns [e0, e0 + len) (whole blocks) into an int8 panel; rows
+// beyond nrows (the matrix's end) are zero.
+template <class D>
+void PackQuantPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, uint8_t* pq, float* ps,
+                    float* pm, Scratch& s) {
+  constexpr int PR = K::kPanelRows, G = D::kGroup;
+  const int64_t ng = len / G;
+  uint8_t* dq = s.dq.Get<uint8_t>(static_cast<size_t>(len));
+  float* dscale = s.dscale.Get<float>(static_cast<size_t>(ng));
+  float* dmterm = s.dmterm.Get<float>(static_cast<size_t>(ng));
+  for (int r = 0; r < PR; ++r) {
+    if (r < nrows) {
+      D::Decode(w.row(pr0 + r) + e0 / D::kBlock * D::kBlockBytes, len / D::kBlock, dq, dscale, dmterm);
+    } else {
+      std::memset(dq, 0, static_cast<size_t>(len));
+      Fill(dscale, dscale + ng, 0.0f);
+      Fill(dmterm, dmterm + ng, 0.0f);
+    }
+    uint32_t* col = reinterpret_cast<uint32_t*>(pq) + r;
+    for (int64_t kg = 0; kg < len / 4; ++kg) std::memcpy(col + kg * PR, dq + 4 * kg, 4);
+    for (int64_t g = 0; g < ng; ++g) ps[g * PR + r] = dscale[g];
+    if constexpr (D::kHasMin) {
+      for (int64_t g = 0; g < ng; ++g) pm[g * PR + r] = dmterm[g];
+    }
+  }
+}
+
+template <class D>
+void PanelPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  constexpr int PR = K::kPanelRows, G = D::kGroup;
+  const int64_t cols = a.w.cols;
+  Scratch& s = ThreadScratch();
+  const int64_t max_len = std::min(cols, kQuantPanelCols);
+  uint8_t* pq = s.panel_q.Get<uint8_t>(static_cast<size_t>(max_len * PR));
+  float* ps = s.panel_s.Get<float>(static_cast<size_t>(max_len / G * PR));
+  float* pm = s.panel_m.Get<float>(static_cast<size_t>(max_len / G * PR));
+  for (int64_t pr0 = r0; pr0 < r1; pr0 += PR) {
+    const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
+    for (int64_t e0 = 0; e0 < cols; e0 += kQuantPanelCols) {
+      const int64_t len = std::min(kQuantPanelCols, cols - e0);
+      PackQuantPanel<D>(a.w, pr0, nrows, e0, len, pq, ps, pm, s);
+      for (int64_t t0 = 0; t0 < a.n; t0 += K::kQuantTile) {
+        WithTokens<K::kQuantTile>(std::min<int64_t>(K::kQuantTile, a.n - t0), [&]<int T>() {
+          K::template PanelQuant<D, T>(pq, ps, pm, len / G, *a.acts, t0, e0 / G, a.y + t0 * a.ldy + pr0, a.ldy,
+                                       nrows, e0 > 0);
+        });
+      }
+    }
+  }
+}
+
+// f32 values of row r, columns [e0, e0 + len): a pointer into the matrix (F32) or into tmp.
+inline const float* FloatRowChunk(const Matrix& w, int64_t r, int64_t e0, int64_t len, float* tmp) {
+  const uint8_t* row = w.row(r);
+  switch (w.type) {
+    case GgmlType::F32: return reinterpret_cast<const float*>(row) + e0;
+    case GgmlType::F16: K::F16ToF32(reinterpret_cast<const uint16_t*>(row) + e0, tmp, len); return tmp;
+    case GgmlType::BF16: K::Bf16ToF32(reinterpret_cast<const uint16_t*>(row) + e0, tmp, len); return tmp;
+    default: {
+      const int64_t bs = Traits(w.type).block_size;
+      DequantizeRowFast(w.type, row + e0 / bs * Traits(w.type).type_size, tmp, len);
+      return tmp;
+    }
+  }
+}
+
+inline void PanelPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  constexpr int PR = K::kPanelRows;
+  const int64_t cols = a.w.cols;
+  Scratch& s = ThreadScratch();
+  float* pf = s.panel_f.Get<float>(static_cast<size_t>(kFloatPanelCols * PR));
+  float* tmp = s.tmpf.Get<float>(static_cast<size_t>(kFloatPanelCols));
+  for (int64_t pr0 = r0; pr0 < r1; pr0 += PR) {
+    const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
+    for (int64_t e0 = 0; e0 < cols; e0 += kFloatPanelCols) {
+      const int64_t len = std::min(kFloatPanelCols, cols - e0);
+      for (int r = 0; r < PR; ++r) {
+        if (r < nrows) {
+          const float* src = FloatRowChunk(a.w, pr0 + r, e0, len, tmp);
+          for (int64_t k = 0; k < len; ++k) pf[k * PR + r] = src[k];
+        } else {
+          for (int64_t k = 0; k < len; ++k) pf[k * PR + r] = 0.0f;
+        }
+      }
+      for (int64_t t0 = 0; t0 < a.n; t0 += K::kFloatTile) {
+        WithTokens<K::kFloatTile>(std::min<int64_t>(K::kFloatTile, a.n - t0), [&]<int T>() {
+          K::template PanelFloat<T>(pf, len, a.x + t0 * a.ldx + e0, a.ldx, a.y + t0 * a.ldy + pr0, a.ldy, nrows,
+                                    e0 > 0);
+        });
+      }
+    }
+  }
+}
+
+// ---- Entry points of the IsaOps table ----
+
+template <template <class> class Fn>
+void WithDecoder(GgmlType t, const MatMulArgs& a, int64_t r0, int64_t r1) {
+  switch (t) {
+    case GgmlType::Q4_0: return Fn<Decoder<GgmlType::Q4_0>>::Run(a, r0, r1);
+    case GgmlType::Q4_1: return Fn<Decoder<GgmlType::Q4_1>>::Run(a, r0, r1);
+    case GgmlType::Q5_0: return Fn<Decoder<GgmlType::Q5_0>>::Run(a, r0, r1);
+    case GgmlType::Q5_1: return Fn<Decoder<GgmlType::Q5_1>>::Run(a, r0, r1);
+    case GgmlType::Q8_0: return Fn<Decoder<GgmlType::Q8_0, K::kSignedQ8>>::Run(a, r0, r1);
+    case GgmlType::Q4_K: return Fn<Decoder<GgmlType::Q4_K>>::Run(a, r0, r1);
+    case GgmlType::Q5_K: return Fn<Decoder<GgmlType::Q5_K>>::Run(a, r0, r1);
+    case GgmlType::Q6_K: return Fn<Decoder<GgmlType::Q6_K>>::Run(a, r0, r1);
+    default: Fail("MatMul: weight type %s has no integer kernel", TypeName(t));
+  }
+}
+template <class D>
+struct RowPathFn {
+  static void Run(const MatMulArgs& a, int64_t r0, int64_t r1) { RowPathQuant<D>(a, r0, r1); }
+};
+template <class D>
+struct PanelPathFn {
+  static void Run(const MatMulArgs& a, int64_t r0, int64_t r1) { PanelPathQuant<D>(a, r0, r1); }
+};
+
+inline int64_t RowsPerTask(const MatMulArgs& a) { return UsePanel(a) ? K::kPanelRows : 8; }
+
+inline void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  const bool quant_fast = a.acts != nullptr;
+  if (UsePanel(a)) {
+    if (quant_fast) {
+      WithDecoder<PanelPathFn>(a.w.type, a, r0, r1);
+    } else {
+      PanelPathFloat(a, r0, r1);
+    }
+  } else {
+    if (quant_fast) {
+      WithDecoder<RowPathFn>(a.w.type, a, r0, r1);
+    } else {
+      RowPathFloat(a, r0, r1);
+    }
+  }
+}
