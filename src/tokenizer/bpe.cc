@@ -8,7 +8,10 @@
 
 namespace g4::tok {
 namespace {
-bool HeapAfter(const auto& a, const auto& b) { return a.key > b.key; }  // makes std::*_heap a min-heap
+// Makes std::push_heap/pop_heap keep the smallest key on top (a function object, so it is inlined).
+struct HeapAfter {
+  bool operator()(const auto& a, const auto& b) const { return a.key > b.key; }
+};
 }  // namespace
 
 void FragmentEncoder::AddSymbol(int32_t id, uint32_t start, uint32_t len) {
@@ -66,9 +69,8 @@ void FragmentEncoder::TryQueue(int32_t left, int32_t right) {
     if (result < 0) return;
     priority = v_.score_rank[static_cast<size_t>(result)];
   }
-  heap_.push_back(Candidate{(static_cast<uint64_t>(priority) << 32) | static_cast<uint32_t>(left), left, right,
-                            l.len + r.len, result});
-  std::push_heap(heap_.begin(), heap_.end(), HeapAfter<Candidate, Candidate>);
+  heap_.push_back(Candidate{(static_cast<uint64_t>(priority) << 32) | static_cast<uint32_t>(left), l.len + r.len, result});
+  std::push_heap(heap_.begin(), heap_.end(), HeapAfter());
 }
 
 void FragmentEncoder::Encode(std::string_view raw, bool prefix_space, std::vector<int32_t>* out) {
@@ -105,21 +107,24 @@ void FragmentEncoder::Encode(std::string_view raw, bool prefix_space, std::vecto
   // Merge until no candidate is left.
   for (int32_t i = 1; i < static_cast<int32_t>(syms_.size()); ++i) TryQueue(i - 1, i);
   while (!heap_.empty()) {
-    std::pop_heap(heap_.begin(), heap_.end(), HeapAfter<Candidate, Candidate>);
+    std::pop_heap(heap_.begin(), heap_.end(), HeapAfter());
     const Candidate c = heap_.back();
     heap_.pop_back();
-    Symbol& l = syms_[static_cast<size_t>(c.left)];
-    Symbol& r = syms_[static_cast<size_t>(c.right)];
-    // Stale if either side was merged since: the left one would no longer point at the right one, or
-    // the right one would have grown.
-    if (l.len == 0 || r.len == 0 || l.next != c.right || l.len + r.len != c.size) continue;
+    const auto left = static_cast<int32_t>(c.key & 0xFFFFFFFFu);
+    Symbol& l = syms_[static_cast<size_t>(left)];
+    // Stale if either side changed since it was queued. Merging only ever grows a symbol, so lengths
+    // tell: if the left one absorbed its neighbour, its length alone is now the queued sum; if the right
+    // one absorbed its own neighbour, the sum grew. Equal sums mean the very same pair.
+    if (l.len == 0 || l.next < 0) continue;
+    Symbol& r = syms_[static_cast<size_t>(l.next)];
+    if (l.len + r.len != c.size) continue;
     l.id = c.result;
     l.len += r.len;
     r.len = 0;
     l.next = r.next;
-    if (r.next >= 0) syms_[static_cast<size_t>(r.next)].prev = c.left;
-    TryQueue(l.prev, c.left);
-    TryQueue(c.left, l.next);
+    if (r.next >= 0) syms_[static_cast<size_t>(r.next)].prev = left;
+    TryQueue(l.prev, left);
+    TryQueue(left, l.next);
   }
 
   bool last_unk = false;

@@ -28,12 +28,11 @@ class FragmentEncoder {
     int32_t prev;
     int32_t next;
   };
+  // 16 bytes, as the heap is the hot data structure for long fragments.
   struct Candidate {
-    uint64_t key;  // priority << 32 | left: the heap pops the smallest
-    int32_t left;
-    int32_t right;
-    uint32_t size;  // left.len + right.len when queued; a different sum means the entry is stale
-    int32_t result;
+    uint64_t key;    // priority << 32 | left symbol: the heap pops the smallest
+    uint32_t size;   // left.len + right.len when queued: a different sum means the entry is stale
+    int32_t result;  // the merged token
   };
 
   void AddSymbol(int32_t id, uint32_t start, uint32_t len);
