@@ -21,6 +21,9 @@
 //    "\n", "\t" and "▁"): always recognised in the text, whatever parse_special says. This is
 //    llama.cpp's rule (llama_vocab::tokenizer_st_partition) and the Hugging Face one for non-special
 //    added tokens; the reference vectors rely on it (e.g. "\n\n" is one token, 108).
+//  The types are taken as the GGUF gives them. (llama.cpp also demotes </s> to a normal token in Gemma 4
+//  vocabularies, an end-of-generation workaround, so it never matches it; HF does, and so does this
+//  tokenizer with parse_special, as </s> is CONTROL in the GGUF.)
 //  Matching happens on the raw text before normalisation, scanning left to right and taking the longest
 //  eligible token at the first position where one starts (HF's leftmost-longest; llama.cpp instead
 //  applies tokens longest-first over the whole text, which only differs when two special tokens

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "formats/gguf.h"
@@ -340,6 +341,23 @@ TEST_F(Gemma4Vocab, LargeTextRoundTrips) {
   // Encoding is local: the same sentence tokenizes the same inside the long text.
   const Ids one = tok().Encode("The quick brown fox ", false, false);
   EXPECT_TRUE(std::equal(one.begin(), one.end(), ids.begin()));
+}
+
+TEST_F(Gemma4Vocab, ConcurrentEncodeIsSafe) {
+  // The server encodes requests on several threads with one shared tokenizer.
+  std::vector<std::string> texts;
+  for (int i = 0; i < 8; ++i) texts.push_back(Repeat("Thread " + std::to_string(i) + " says héllo 🦙\n\t ", 200 + i));
+  std::vector<Ids> want;
+  for (const auto& t : texts) want.push_back(tok().Encode(t, true, true));
+  std::vector<Ids> got(texts.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    threads.emplace_back([&, i] {
+      for (int rep = 0; rep < 5; ++rep) got[i] = tok().Encode(texts[i], true, true);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(got, want);
 }
 
 // ---------------------------------------------------------------------------------------------------
