@@ -39,7 +39,8 @@
 // Decode returns the raw bytes (byte tokens can spell ill-formed UTF-8; utf8::MakeValid cleans that);
 // StreamingDecoder only ever returns valid UTF-8.
 //
-// Every method is const and thread-safe after construction. Loading copies the strings it keeps out of
+// Every Tokenizer method is const and thread-safe after construction (a StreamingDecoder belongs to one
+// stream). Loading copies the strings it keeps out of
 // the GGUF mapping, so the gguf::File may be closed afterwards.
 #pragma once
 
