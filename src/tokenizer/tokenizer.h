@@ -40,8 +40,8 @@
 // StreamingDecoder only ever returns valid UTF-8.
 //
 // Every Tokenizer method is const and thread-safe after construction (a StreamingDecoder belongs to one
-// stream). Loading copies the strings it keeps out of
-// the GGUF mapping, so the gguf::File may be closed afterwards.
+// stream). Loading copies the strings it keeps out of the GGUF mapping, so the gguf::File may be closed
+// afterwards.
 #pragma once
 
 #include <cstdint>
