@@ -185,7 +185,10 @@ class Reader {
 }  // namespace
 
 void AppendGemmaValue(py::Value value, bool quote_keys, std::string_view delimiter, std::string* out) {
-  if (value == nullptr) return;
+  if (value == nullptr) {
+    *out += "[]";  // Jinja's Undefined passes the `sequence` test and iterates nothing
+    return;
+  }
   if (value->is_string()) {
     out->append(delimiter);
     *out += value->get_ref<const std::string&>();

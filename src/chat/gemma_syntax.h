@@ -17,7 +17,7 @@ inline constexpr std::string_view kGemmaStringDelimiter = "<|\"|>";
 
 // format_argument(value, escape_keys=quote_keys): strings between delimiters, true/false, objects
 // in dictsort order, lists, and anything else as Python's str() (None, 3, 2.5, 1e-05). Undefined
-// (nullptr) writes nothing, as Jinja prints an undefined value.
+// (nullptr) writes "[]": in Jinja it passes the `sequence` test and has no items.
 void AppendGemmaValue(py::Value value, bool quote_keys, std::string_view delimiter, std::string* out);
 std::string FormatGemmaValue(const Json& value, bool quote_keys = false,
                              std::string_view delimiter = kGemmaStringDelimiter);

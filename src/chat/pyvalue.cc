@@ -266,7 +266,7 @@ bool Truthy(Value v) {
 
 bool IsString(Value v) { return v != nullptr && v->is_string(); }
 bool IsMapping(Value v) { return v != nullptr && v->is_object(); }
-bool IsSequence(Value v) { return v != nullptr && (v->is_array() || v->is_object() || v->is_string()); }
+bool IsSequence(Value v) { return v == nullptr || v->is_array() || v->is_object() || v->is_string(); }
 bool IsNone(Value v) { return v != nullptr && v->is_null(); }
 
 std::string Str(Value v) {

@@ -25,7 +25,8 @@ Value Item(Value obj, std::string_view key);
 // Python truth: Undefined, None, False, 0, 0.0, "", [] and {} are false.
 bool Truthy(Value v);
 
-// Jinja's `is string`, `is mapping`, `is sequence` (a dict, a list or a string), `is none`.
+// Jinja's `is string`, `is mapping`, `is sequence` (a dict, a list, a string, and also Undefined,
+// which has a length and no items), `is none`.
 bool IsString(Value v);
 bool IsMapping(Value v);
 bool IsSequence(Value v);

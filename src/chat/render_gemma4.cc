@@ -281,7 +281,8 @@ class Gemma4Renderer {
       out_ += model ? StripThinking(text) : py::Strip(text);
       return;
     }
-    if (!py::IsSequence(content) || !content->is_array()) return;  // a dict iterates keys: nothing renders
+    // Otherwise only a list renders anything: a dict iterates its keys and Undefined nothing.
+    if (content == nullptr || !content->is_array()) return;
     for (size_t p = 0; p < content->size(); ++p) {
       const Json& item = (*content)[p];
       Value type = Item(&item, "type");

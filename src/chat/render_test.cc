@@ -285,6 +285,33 @@ TEST(RenderFromJsonText, AcceptsAWholeRequestObject) {
             "<|turn>user\nhi<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
 }
 
+TEST(RenderGemma4, AcceptsPlainNlohmannJson) {
+  // nlohmann::json converts to the ordered Json the renderer takes (keys then compare bytewise,
+  // which only matters for keys that differ in case alone).
+  const nlohmann::json messages = nlohmann::json::parse(R"([{"role": "user", "content": "hi"}])");
+  EXPECT_EQ(RenderGemma4(messages, nullptr), "<bos><|turn>user\nhi<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
+  EXPECT_EQ(Render(ChatFormat::kGemma3, messages, nullptr), "<bos><start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n");
+}
+
+TEST(ChatFormat, NamesAndDetection) {
+  EXPECT_EQ(ParseChatFormat("gemma4"), ChatFormat::kGemma4);
+  EXPECT_EQ(ParseChatFormat("gemma4_unified"), ChatFormat::kGemma4);
+  EXPECT_EQ(ParseChatFormat("gemma4-interleaved"), ChatFormat::kGemma4Interleaved);
+  EXPECT_EQ(ParseChatFormat("gemma3"), ChatFormat::kGemma3);
+  EXPECT_THROW(ParseChatFormat("llama"), g4::Error);
+  G4_REQUIRE_SHARED();
+  ChatFormat f;
+  ASSERT_TRUE(DetectChatFormat(g4::testing::ReadText(g4::testing::SharedPath("spec/templates/google-gemma-4-31B-it.jinja")), &f));
+  EXPECT_EQ(f, ChatFormat::kGemma4);
+  ASSERT_TRUE(DetectChatFormat(
+      g4::testing::ReadText(g4::testing::SharedPath("spec/templates/google-gemma-4-31B-it-interleaved.jinja")), &f));
+  EXPECT_EQ(f, ChatFormat::kGemma4Interleaved);
+  const Json config = Json::parse(g4::testing::ReadText(g4::testing::SharedPath("tokenizer/gemma3-tokenizer_config.json")));
+  ASSERT_TRUE(DetectChatFormat(config["chat_template"].get<std::string>(), &f));
+  EXPECT_EQ(f, ChatFormat::kGemma3);
+  EXPECT_FALSE(DetectChatFormat("{{ messages }}<|im_start|>", &f));
+}
+
 TEST(NormalizeOpenAI, ConvertsOnlyOpenAIShapes) {
   const Json in = Json::parse(R"([
     {"role": "system", "content": [{"type": "text", "text": " a "}, {"type": "text", "text": "b"}]},

@@ -336,6 +336,35 @@ Json GenerateRenderCases() {
                            Json{{"role", "tool"}, {"tool_call_id", "1"}, {"content", 1}}}),
               nullptr, rng, true, &cases);
 
+  // Odd shapes the templates still accept (or reject) in their own way.
+  static const char* kOdd[] = {
+      R"([{"role": "system", "content": [{"type": "text", "text": "it's \"q\"\u00e9\u0007\u00ad"}, {"type": "image"}]},
+          {"role": "user", "content": "x"}])",
+      R"([{"role": "system", "content": null}, {"role": "user", "content": 3}])",
+      R"([{"role": "developer", "content": {"k": [1.5, true, null]}}, {"role": "user"}])",
+      R"([{"role": "system", "content": 1e-7}, {"role": "user", "content": [{"type": "text", "text": null}, "str", 5]}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "reasoning_content": 5,
+          "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": {"function": {"name": "f"}}}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"id": 1, "function": {"name": "f",
+          "arguments": [1, 2]}}]}, {"role": "tool", "tool_call_id": 1.0, "content": "r"}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f"}}]},
+          {"role": "tool", "tool_call_id": "b", "name": 7, "content": "r"}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f"}}]},
+          {"role": "tool", "tool_call_id": "a", "content": [{"type": "text"}]}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f"}}]},
+          {"role": "tool", "tool_call_id": "a", "content": ["not a part"]}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "content": "", "tool_responses": "ab"}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "content": "c", "tool_responses": [{"name": null, "response": 1}]}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "text", "text": 5}]}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "text"}, {"type": "image"}]}])",
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"function": {"name": "f"}}],
+          "content": [{"type": "image"}]}, {"role": "user", "content": "next"}])",
+      R"([{"role": "tool", "name": "f", "content": "orphan"}, {"role": "user", "content": "q"}])",
+      R"([{"role": "system", "content": "only a system message"}])",
+  };
+  for (const char* odd : kOdd) AddVariants(Json::parse(odd), nullptr, rng, true, &cases);
+
   // Gemma 3 conversations: alternating user/assistant turns after an optional system message, with
   // now and then a slip the template rejects.
   for (int n = 0; n < 120; ++n) {
