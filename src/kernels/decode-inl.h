@@ -1,5 +1,9 @@
-// Per-ISA (include inside namespace g4::kernels::<isa>, after <cstring>, quant_blocks.h and a
-// definition of `float HalfToFloat(uint16_t)` for the ISA): decoders from GGUF blocks to the "decoded" form all SIMD kernels consume.
+// Per-ISA (include inside namespace g4::kernels::<isa>, after <cstring>, quant_blocks.h and the
+// ISA's definitions of
+//   float HalfToFloat(uint16_t h);
+//   void ScaleBytes8(const uint8_t* b, float d, bool negate, float* out);  // out[i] = (+-)(d * b[i])
+//   void ScaleSBytes8(const int8_t* b, float d, float* out);               // out[i] = d * b[i]
+// ): decoders from GGUF blocks to the "decoded" form all SIMD kernels consume.
 //
 // Decoded form of a run of whole blocks of one row:
 //   q[e]      uint8 level of element e (for the signed Q8_0 variant: the int8 value's bits)
@@ -11,8 +15,40 @@
 //
 // The loops are plain C++ so that the compiler vectorises them for the TU's instruction set.
 
+// Byte vectors (GCC/Clang vector extensions: compiled to SSE2, AVX2 or AVX-512 code by each TU).
+typedef uint8_t U8x16 __attribute__((vector_size(16)));
+typedef uint8_t U8x32 __attribute__((vector_size(32)));
+template <typename V>
+inline V LoadV(const uint8_t* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <typename V>
+inline void StoreV(uint8_t* p, V v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+
+// 32 bytes, byte j = 16 if bit j of the little-endian 32-bit qh is set, else 0.
+inline U8x32 HighBits32(const uint8_t* qh) {
+  U8x32 src = {};
+  std::memcpy(&src, qh, 4);
+  const U8x32 spread = __builtin_shufflevector(src, src, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                               2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const U8x32 bit = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
+                     1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  return reinterpret_cast<U8x32>((spread & bit) != 0) & 16;
+}
+
 template <GgmlType kType, bool kSignedQ8 = false>
 struct Decoder;
+
+// Q4_0 / Q4_1 block: nibbles, low = elements 0..15, high = 16..31.
+inline void DecodeNibbles16(const uint8_t* qs, uint8_t* q) {
+  const U8x16 v = LoadV<U8x16>(qs);
+  StoreV(q, v & 15);
+  StoreV(q + 16, v >> 4);
+}
 
 template <>
 struct Decoder<GgmlType::Q4_0> {
@@ -22,10 +58,7 @@ struct Decoder<GgmlType::Q4_0> {
     const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(src);
     for (int64_t i = 0; i < nb; ++i, q += 32) {
       scale[i] = HalfToFloat(b[i].d);
-      for (int j = 0; j < 16; ++j) {
-        q[j] = b[i].qs[j] & 15;
-        q[j + 16] = b[i].qs[j] >> 4;
-      }
+      DecodeNibbles16(b[i].qs, q);
     }
   }
 };
@@ -39,22 +72,15 @@ struct Decoder<GgmlType::Q4_1> {
     for (int64_t i = 0; i < nb; ++i, q += 32) {
       scale[i] = HalfToFloat(b[i].d);
       mterm[i] = HalfToFloat(b[i].m);
-      for (int j = 0; j < 16; ++j) {
-        q[j] = b[i].qs[j] & 15;
-        q[j + 16] = b[i].qs[j] >> 4;
-      }
+      DecodeNibbles16(b[i].qs, q);
     }
   }
 };
 
 // Q5_0 / Q5_1: nibble plus the 5th bit from qh (bit j for element j).
-inline void Decode5BitBlock(const uint8_t* qs, const uint8_t* qh_bytes, uint8_t* q) {
-  uint32_t qh;
-  std::memcpy(&qh, qh_bytes, 4);
-  for (int j = 0; j < 16; ++j) {
-    q[j] = static_cast<uint8_t>((qs[j] & 15) | (((qh >> j) & 1) << 4));
-    q[j + 16] = static_cast<uint8_t>((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
-  }
+inline void Decode5BitBlock(const uint8_t* qs, const uint8_t* qh, uint8_t* q) {
+  DecodeNibbles16(qs, q);
+  StoreV(q, LoadV<U8x32>(q) | HighBits32(qh));
 }
 
 template <>
@@ -93,7 +119,7 @@ struct Decoder<GgmlType::Q8_0, false> {
     const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(src);
     for (int64_t i = 0; i < nb; ++i, q += 32) {
       scale[i] = HalfToFloat(b[i].d);
-      for (int j = 0; j < 32; ++j) q[j] = static_cast<uint8_t>(b[i].qs[j]) ^ 0x80;
+      StoreV(q, LoadV<U8x32>(reinterpret_cast<const uint8_t*>(b[i].qs)) ^ 0x80);
     }
   }
 };
@@ -112,31 +138,38 @@ struct Decoder<GgmlType::Q8_0, true> {
   }
 };
 
+// The 8 scales and mins of a Q4_K/Q5_K super-block (UnpackScaleMinK4 for all j at once, on
+// 32-bit words: sub-blocks 0-3 in the low 6 bits of bytes 0-3 / 4-7; 4-7 from the nibbles of
+// bytes 8-11 plus the top two bits of bytes 0-3 / 4-7).
+inline void UnpackScalesMinsK4(const uint8_t* s, uint8_t* sc, uint8_t* m) {
+  uint32_t u[3];
+  std::memcpy(u, s, 12);
+  const uint32_t w[4] = {u[0] & 0x3f3f3f3fu, (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u),
+                         u[1] & 0x3f3f3f3fu, ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u)};
+  std::memcpy(sc, w, 8);
+  std::memcpy(m, w + 2, 8);
+}
+
 // Q4_K / Q5_K: 8 groups of 32 per super-block.
 template <int kBits, typename Block>
 void DecodeK4K5(const Block* b, int64_t nb, uint8_t* q, float* scale, float* mterm) {
   for (int64_t i = 0; i < nb; ++i, q += 256, scale += 8, mterm += 8) {
     const float d = HalfToFloat(b[i].d), dmin = HalfToFloat(b[i].dmin);
-    for (int s = 0; s < 8; ++s) {
-      uint8_t sc, m;
-      UnpackScaleMinK4(b[i].scales, s, &sc, &m);
-      scale[s] = d * sc;
-      mterm[s] = -(dmin * m);
-    }
+    uint8_t sc[8], m[8];
+    UnpackScalesMinsK4(b[i].scales, sc, m);
+    ScaleBytes8(sc, d, false, scale);   // d * sc, as ggml
+    ScaleBytes8(m, dmin, true, mterm);  // -(dmin * m)
+    U8x32 qh;
+    if constexpr (kBits == 5) qh = LoadV<U8x32>(b[i].qh);
     for (int c = 0; c < 4; ++c) {
-      const uint8_t* qs = b[i].qs + 32 * c;
-      uint8_t* lo = q + 64 * c;
-      uint8_t* hi = lo + 32;
-      for (int l = 0; l < 32; ++l) {
-        lo[l] = qs[l] & 15;
-        hi[l] = qs[l] >> 4;
-      }
+      const U8x32 v = LoadV<U8x32>(b[i].qs + 32 * c);
+      U8x32 lo = v & 15, hi = v >> 4;
       if constexpr (kBits == 5) {
-        for (int l = 0; l < 32; ++l) {
-          lo[l] |= static_cast<uint8_t>(((b[i].qh[l] >> (2 * c)) & 1) << 4);
-          hi[l] |= static_cast<uint8_t>(((b[i].qh[l] >> (2 * c + 1)) & 1) << 4);
-        }
+        lo |= ((qh >> (2 * c)) & 1) << 4;
+        hi |= ((qh >> (2 * c + 1)) & 1) << 4;
       }
+      StoreV(q + 64 * c, lo);
+      StoreV(q + 64 * c + 32, hi);
     }
   }
 }
@@ -168,17 +201,16 @@ struct Decoder<GgmlType::Q6_K> {
     const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(src);
     for (int64_t i = 0; i < nb; ++i, q += 256, scale += 16) {
       const float d = HalfToFloat(b[i].d);
-      for (int s = 0; s < 16; ++s) scale[s] = d * b[i].scales[s];
+      ScaleSBytes8(b[i].scales, d, scale);  // d * sc, as ggml
+      ScaleSBytes8(b[i].scales + 8, d, scale + 8);
       for (int h = 0; h < 2; ++h) {
-        const uint8_t* ql = b[i].ql + 64 * h;
-        const uint8_t* qh = b[i].qh + 32 * h;
+        const U8x32 ql0 = LoadV<U8x32>(b[i].ql + 64 * h), ql1 = LoadV<U8x32>(b[i].ql + 64 * h + 32);
+        const U8x32 qh = LoadV<U8x32>(b[i].qh + 32 * h);
         uint8_t* o = q + 128 * h;
-        for (int l = 0; l < 32; ++l) {
-          o[l] = static_cast<uint8_t>((ql[l] & 15) | ((qh[l] & 3) << 4));
-          o[l + 32] = static_cast<uint8_t>((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
-          o[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
-          o[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
-        }
+        StoreV(o, (ql0 & 15) | ((qh & 3) << 4));
+        StoreV(o + 32, (ql1 & 15) | (((qh >> 2) & 3) << 4));
+        StoreV(o + 64, (ql0 >> 4) | (((qh >> 4) & 3) << 4));
+        StoreV(o + 96, (ql1 >> 4) | ((qh >> 6) << 4));
       }
     }
   }

@@ -66,8 +66,8 @@ const IsaOps& Active() {
 }
 
 // Sizes a QuantActs for n tokens of `cols` values for weight type t and points it into buffers.
-void LayoutQuantActs(GgmlType t, int64_t n, int64_t cols, QuantActs* a, AlignedBuffer& q, AlignedBuffer& d,
-                     AlignedBuffer& sum, AlignedBuffer& bias, AlignedBuffer& dsum) {
+void LayoutQuantActs(GgmlType t, int64_t n, int64_t cols, bool lanes, OwnedQuantActs* o) {
+  QuantActs* a = &o->acts;
   a->wtype = t;
   a->n = n;
   a->cols = cols;
@@ -75,11 +75,14 @@ void LayoutQuantActs(GgmlType t, int64_t n, int64_t cols, QuantActs* a, AlignedB
   a->q_stride = (cols + 63) / 64 * 64;
   a->g_stride = (cols / a->group + 15) / 16 * 16;
   const size_t ng = static_cast<size_t>(n * a->g_stride);
-  a->q = q.Get<int8_t>(static_cast<size_t>(n * a->q_stride));
-  a->d = d.Get<float>(ng);
-  a->sum = sum.Get<int32_t>(ng);
-  a->bias = bias.Get<int32_t>(ng);
-  a->dsum = dsum.Get<float>(ng);
+  a->q = o->q.Get<int8_t>(static_cast<size_t>(n * a->q_stride));
+  a->d = o->d.Get<float>(ng);
+  a->sum = o->sum.Get<int32_t>(ng);
+  a->bias = o->bias.Get<int32_t>(ng);
+  a->dsum = o->dsum.Get<float>(ng);
+  a->lanes = lanes;
+  a->dl = lanes ? o->dl.Get<float>(static_cast<size_t>(n * a->lane_stride())) : nullptr;
+  a->bl = lanes ? o->bl.Get<int32_t>(static_cast<size_t>(n * a->lane_stride())) : nullptr;
 }
 
 bool IsQuantizedMatMulType(GgmlType t) {
@@ -153,6 +156,17 @@ void FinishQuantActs(QuantActs* a, int64_t t0, int64_t t1, int offset) {
       bias[g] = 0;
       dsum[g] = 0;
     }
+    if (a->lanes) {
+      float* dl = a->dl + t * a->lane_stride();
+      int32_t* bl = a->bl + t * a->lane_stride();
+      const int per = a->group / 4;  // lanes per group
+      for (int64_t l = 0; l < a->lane_stride(); ++l) {
+        const int64_t g = l / per;
+        const bool inside = g < ng;
+        dl[l] = inside ? d[g] : 0.0f;
+        bl[l] = inside && l % per == 0 ? bias[g] : 0;
+      }
+    }
   }
 }
 
@@ -182,8 +196,7 @@ void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n,
   // threads with different pools); it grows to the largest call and is then reused.
   thread_local OwnedQuantActs workspace;
   if (math == Math::kFast && IsQuantizedMatMulType(w.type)) {
-    LayoutQuantActs(w.type, n, w.cols, &workspace.acts, workspace.q, workspace.d, workspace.sum, workspace.bias,
-                    workspace.dsum);
+    LayoutQuantActs(w.type, n, w.cols, job.ops->uses_lanes(job.args), &workspace);
     job.acts = &workspace.acts;
     job.args.acts = job.acts;
   }
@@ -224,10 +237,10 @@ void MatMul(const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, i
 }
 
 void QuantizeActsForTest(Isa isa, GgmlType wtype, const float* x, int64_t ldx, int64_t n, int64_t cols,
-                         OwnedQuantActs* out) {
+                         OwnedQuantActs* out, bool lanes) {
   if (!IsQuantizedMatMulType(wtype)) Fail("QuantizeActsForTest: %s is not a quantized weight type", TypeName(wtype));
   if (cols % Traits(wtype).block_size != 0) Fail("QuantizeActsForTest: cols %lld", static_cast<long long>(cols));
-  LayoutQuantActs(wtype, n, cols, &out->acts, out->q, out->d, out->sum, out->bias, out->dsum);
+  LayoutQuantActs(wtype, n, cols, lanes, out);
   OpsFor(isa).quantize_acts(x, ldx, 0, n, &out->acts);
 }
 

@@ -42,13 +42,21 @@ struct QuantActs {
   int32_t* sum = nullptr;           // [n][g_stride]
   int32_t* bias = nullptr;          // [n][g_stride]
   float* dsum = nullptr;            // [n][g_stride]
+  // Per-lane copies for the row path's vector loops (filled when `lanes`): a lane is 4 consecutive
+  // elements (one 32-bit lane of a u8 x s8 dot instruction), so each group spans group / 4 lanes.
+  bool lanes = false;
+  float* dl = nullptr;    // [n][q_stride / 4]: d of the lane's group (0 in the padding)
+  int32_t* bl = nullptr;  // [n][q_stride / 4]: the group's bias in its first lane, 0 elsewhere
 
   int64_t groups() const { return cols / group; }
+  int64_t lane_stride() const { return q_stride / 4; }
   const int8_t* qt(int64_t t) const { return q + t * q_stride; }
   const float* dt(int64_t t) const { return d + t * g_stride; }
   const int32_t* sumt(int64_t t) const { return sum + t * g_stride; }
   const int32_t* biast(int64_t t) const { return bias + t * g_stride; }
   const float* dsumt(int64_t t) const { return dsum + t * g_stride; }
+  const float* dlt(int64_t t) const { return dl + t * lane_stride(); }
+  const int32_t* blt(int64_t t) const { return bl + t * lane_stride(); }
 };
 
 // Group size and activation kind of a weight type on the fast path.
@@ -76,6 +84,8 @@ struct IsaOps {
   // Quantizes tokens [t0, t1) of x ([n][ldx]) into acts (whose buffers are sized for acts->n
   // tokens), filling q, d, sum, bias, dsum.
   void (*quantize_acts)(const float* x, int64_t ldx, int64_t t0, int64_t t1, QuantActs* acts);
+  // Whether matmul_rows will take the row path (it then needs QuantActs::lanes).
+  bool (*uses_lanes)(const MatMulArgs& a);
   // Output rows per unit of work: MatMul hands matmul_rows ranges that are multiples of it.
   int64_t (*rows_per_task)(const MatMulArgs& a);
   // Computes y[t][r] for r in [r0, r1) and every token t. Called concurrently on disjoint ranges.
@@ -89,8 +99,8 @@ struct IsaOps {
   void (*dequantize_row)(GgmlType t, const uint8_t* src, float* dst, int64_t n);
 };
 
-// Fills bias = -offset * sum and dsum = d * sum (and zero padding) for tokens [t0, t1) once q, d and
-// sum are set. Every ISA's quantize_acts ends with it.
+// Fills bias = -offset * sum and dsum = d * sum (and zero padding), and dl / bl if a->lanes, for
+// tokens [t0, t1) once q, d and sum are set. Every ISA's quantize_acts ends with it.
 void FinishQuantActs(QuantActs* a, int64_t t0, int64_t t1, int offset);
 
 // The tables. Avx2Ops / Avx512Ops return nullptr when the build has no x86 SIMD code.
@@ -108,10 +118,10 @@ void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n,
 // this allocates (tests use it to compare ISAs; MatMul reuses a per-thread workspace instead).
 struct OwnedQuantActs {
   QuantActs acts;
-  AlignedBuffer q, d, sum, bias, dsum;
+  AlignedBuffer q, d, sum, bias, dsum, dl, bl;
 };
 void QuantizeActsForTest(Isa isa, GgmlType wtype, const float* x, int64_t ldx, int64_t n, int64_t cols,
-                         OwnedQuantActs* out);
+                         OwnedQuantActs* out, bool lanes = true);
 
 // Scalar reference dot products of the fast path: one weight row (GGUF layout, `cols` elements)
 // with token t of acts, in llama.cpp's per-type formulas (ggml-cpu/quants.c generic versions, with

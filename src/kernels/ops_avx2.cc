@@ -26,6 +26,18 @@ inline float Bf16Bits(uint16_t h) {
   return f;
 }
 
+// out[i] = d * b[i] (negated if asked) for 8 bytes, as exact float products.
+inline void ScaleBytes8(const uint8_t* b, float d, bool negate, float* out) {
+  const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
+  __m256 v = _mm256_mul_ps(f, _mm256_set1_ps(d));
+  if (negate) v = _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
+  _mm256_storeu_ps(out, v);
+}
+inline void ScaleSBytes8(const int8_t* b, float d, float* out) {
+  const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
+  _mm256_storeu_ps(out, _mm256_mul_ps(f, _mm256_set1_ps(d)));
+}
+
 #include "kernels/decode-inl.h"
 
 namespace {
@@ -60,27 +72,6 @@ inline __m256 Abs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
 inline __m128i PackI8(__m256i a, __m256i b) {
   const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xd8);  // a0..7 b0..7 as i16
   return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-}
-
-// Lanes [g0 x L, g1 x L] for L = G / 4 lanes per group (G = 32: one group per vector).
-template <int G>
-inline __m256 GroupLanes(const float* p) {
-  if constexpr (G == 32) {
-    return _mm256_broadcast_ss(p);
-  } else {
-    static_assert(G == 16);
-    const __m256i idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-    return _mm256_permutevar8x32_ps(
-        _mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))), idx);
-  }
-}
-template <int G>
-inline __m256i GroupFirstLane(const int32_t* p) {
-  if constexpr (G == 32) {
-    return _mm256_zextsi128_si256(_mm_cvtsi32_si128(p[0]));
-  } else {
-    return _mm256_setr_epi32(p[0], 0, 0, 0, p[1], 0, 0, 0);
-  }
 }
 
 // Stores (or adds to) PR = 16 consecutive outputs of one token; only the first nrows are written.
@@ -194,33 +185,34 @@ struct K {
     *d = 1 / iscale;
   }
 
-  // acc[t] += dot(decoded row chunk, token t0 + t); see avx512 for the contract. ng is a multiple
-  // of 32 / G.
+  // acc[t] += dot(decoded row chunk, token t0 + t); see avx512 for the contract.
   template <class D, int T>
-  static void DotDecoded(const uint8_t* q, const float* scale, const float* mterm, int64_t ng, const QuantActs& a,
+  static void DotDecoded(const uint8_t* q, const float* lanes, const float* mterm, int64_t ng, const QuantActs& a,
                          int64_t t0, int64_t g0, float* acc) {
-    constexpr int G = D::kGroup, kPer = 32 / G;
+    constexpr int G = D::kGroup;
     const int8_t* xq[T];
     const float* xd[T];
     const int32_t* xb[T];
     __m256 facc[T];
     for (int t = 0; t < T; ++t) {
       xq[t] = a.qt(t0 + t) + g0 * G;
-      xd[t] = a.dt(t0 + t) + g0;
-      xb[t] = a.biast(t0 + t) + g0;
+      xd[t] = a.dlt(t0 + t) + g0 * G / 4;
+      xb[t] = a.blt(t0 + t) + g0 * G / 4;
       facc[t] = _mm256_setzero_ps();
     }
     const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t g = 0; g < ng; g += kPer) {
-      const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + g * G));
+    for (int64_t e = 0; e < ng * G; e += 32) {
+      const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + e));
       const __m256i aq = D::kSigned ? _mm256_abs_epi8(qv) : qv;
-      const __m256 sv = GroupLanes<G>(scale + g);
+      const __m256 sv = _mm256_loadu_ps(lanes + e / 4);
       for (int t = 0; t < T; ++t) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + g * G));
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + e));
         const __m256i p16 = _mm256_maddubs_epi16(aq, D::kSigned ? _mm256_sign_epi8(xv, qv) : xv);
         __m256i p32 = _mm256_madd_epi16(p16, ones);
-        if constexpr (D::kOffset != 0) p32 = _mm256_add_epi32(p32, GroupFirstLane<G>(xb[t] + g));
-        facc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_mul_ps(sv, GroupLanes<G>(xd[t] + g)), facc[t]);
+        if constexpr (D::kOffset != 0) {
+          p32 = _mm256_add_epi32(p32, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[t] + e / 4)));
+        }
+        facc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_mul_ps(sv, _mm256_loadu_ps(xd[t] + e / 4)), facc[t]);
       }
     }
     for (int t = 0; t < T; ++t) {
@@ -284,18 +276,29 @@ struct K {
     for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
   }
 
-  // acc[t] += dot(w[0..k), x[t][0..k)) with w f32/f16/bf16.
+  // acc[t] += dot(w[0..k), x[t][0..k)) with w f32/f16/bf16. With few tokens, U independent
+  // accumulators per token hide the FMA latency.
   template <WKind W, int T>
   static void DotRowFloat(const void* w, const float* const* x, int64_t k, float* acc) {
-    __m256 facc[T];
-    for (int t = 0; t < T; ++t) facc[t] = _mm256_setzero_ps();
+    constexpr int U = T == 1 ? 4 : T == 2 ? 2 : 1;
+    __m256 facc[T][U];
+    for (int t = 0; t < T; ++t) {
+      for (int u = 0; u < U; ++u) facc[t][u] = _mm256_setzero_ps();
+    }
     int64_t i = 0;
+    for (; i + 8 * U <= k; i += 8 * U) {
+      for (int u = 0; u < U; ++u) {
+        const __m256 wv = LoadW<W>(w, i + 8 * u);
+        for (int t = 0; t < T; ++t) facc[t][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + i + 8 * u), facc[t][u]);
+      }
+    }
     for (; i + 8 <= k; i += 8) {
       const __m256 wv = LoadW<W>(w, i);
-      for (int t = 0; t < T; ++t) facc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + i), facc[t]);
+      for (int t = 0; t < T; ++t) facc[t][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + i), facc[t][0]);
     }
     for (int t = 0; t < T; ++t) {
-      float s = HSum(facc[t]);
+      for (int u = 1; u < U; ++u) facc[t][0] = _mm256_add_ps(facc[t][0], facc[t][u]);
+      float s = HSum(facc[t][0]);
       for (int64_t j = i; j < k; ++j) s += LoadWScalar<W>(w, j) * x[t][j];
       acc[t] += s;
     }
@@ -377,7 +380,7 @@ void DequantizeRowIsa(GgmlType t, const uint8_t* src, float* dst, int64_t n) {
 
 const IsaOps* Avx2Ops() {
   static const IsaOps ops = {
-      Isa::kAvx2,         avx2::QuantizeActsImpl, avx2::RowsPerTask, avx2::MatMulRows,
+      Isa::kAvx2,         avx2::QuantizeActsImpl, avx2::UsesLanes, avx2::RowsPerTask, avx2::MatMulRows,
       avx2::DotF32Impl,   avx2::K::F16ToF32,      avx2::K::F32ToF16, avx2::K::Bf16ToF32,
       avx2::K::F32ToBf16, avx2::DequantizeRowIsa,
   };

@@ -32,6 +32,18 @@ inline float Bf16Bits(uint16_t h) {
   return f;
 }
 
+// out[i] = d * b[i] (negated if asked) for 8 bytes, as exact float products.
+inline void ScaleBytes8(const uint8_t* b, float d, bool negate, float* out) {
+  const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
+  __m256 v = _mm256_mul_ps(f, _mm256_set1_ps(d));
+  if (negate) v = _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
+  _mm256_storeu_ps(out, v);
+}
+inline void ScaleSBytes8(const int8_t* b, float d, float* out) {
+  const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
+  _mm256_storeu_ps(out, _mm256_mul_ps(f, _mm256_set1_ps(d)));
+}
+
 #include "kernels/decode-inl.h"
 
 namespace {
@@ -40,36 +52,6 @@ inline int32_t LoadI32(const void* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
-}
-
-// Lanes [g0 x L, g1 x L, ...] of per-group values p[0..], L = G / 4 lanes per group (a group of G
-// int8 elements fills G / 4 lanes of a vpdpbusd result).
-template <int G>
-inline __m512 GroupLanes(const float* p) {
-  if constexpr (G == 32) {
-    const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_castsi128_ps(_mm_loadl_epi64(
-                                          reinterpret_cast<const __m128i*>(p)))));
-  } else {
-    static_assert(G == 16);
-    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_loadu_ps(p)));
-  }
-}
-
-// Per-group integers in the first lane of each group's lanes, zero elsewhere (so that the lanes of
-// a group sum to the value once).
-template <int G>
-inline __m512i GroupFirstLane(const int32_t* p) {
-  if constexpr (G == 32) {
-    const __m512i idx = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_maskz_permutexvar_epi32(0x0101, idx,
-                                          _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-  } else {
-    const __m512i idx = _mm512_set_epi32(0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0);
-    return _mm512_maskz_permutexvar_epi32(0x1111, idx,
-                                          _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-  }
 }
 
 inline __mmask16 RowMask(int nrows) {
@@ -175,29 +157,30 @@ struct K {
     *d = 1 / iscale;
   }
 
-  // acc[t] += dot(decoded row chunk, token t0 + t), groups [0, ng) of the chunk = activation groups
-  // [g0, g0 + ng). ng is a multiple of 64 / G (the chunk is zero-padded).
+  // acc[t] += dot(decoded row chunk, token t0 + t). The chunk holds groups [0, ng) (zero-padded to
+  // whole vectors), which are activation groups [g0, g0 + ng); `lanes` is the weight scale of each
+  // 4-element lane, and the activations' lane arrays (dl, bl) line up with it.
   template <class D, int T>
-  static void DotDecoded(const uint8_t* q, const float* scale, const float* mterm, int64_t ng, const QuantActs& a,
+  static void DotDecoded(const uint8_t* q, const float* lanes, const float* mterm, int64_t ng, const QuantActs& a,
                          int64_t t0, int64_t g0, float* acc) {
-    constexpr int G = D::kGroup, kPer = 64 / G;
+    constexpr int G = D::kGroup;
     const int8_t* xq[T];
     const float* xd[T];
     const int32_t* xb[T];
     __m512 facc[T];
     for (int t = 0; t < T; ++t) {
       xq[t] = a.qt(t0 + t) + g0 * G;
-      xd[t] = a.dt(t0 + t) + g0;
-      xb[t] = a.biast(t0 + t) + g0;
+      xd[t] = a.dlt(t0 + t) + g0 * G / 4;
+      xb[t] = a.blt(t0 + t) + g0 * G / 4;
       facc[t] = _mm512_setzero_ps();
     }
-    for (int64_t g = 0; g < ng; g += kPer) {
-      const __m512i qv = _mm512_loadu_si512(q + g * G);
-      const __m512 sv = GroupLanes<G>(scale + g);
+    for (int64_t e = 0; e < ng * G; e += 64) {
+      const __m512i qv = _mm512_loadu_si512(q + e);
+      const __m512 sv = _mm512_loadu_ps(lanes + e / 4);
       for (int t = 0; t < T; ++t) {
-        __m512i isum = D::kOffset != 0 ? GroupFirstLane<G>(xb[t] + g) : _mm512_setzero_si512();
-        isum = _mm512_dpbusd_epi32(isum, qv, _mm512_loadu_si512(xq[t] + g * G));
-        facc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(sv, GroupLanes<G>(xd[t] + g)), facc[t]);
+        __m512i isum = D::kOffset != 0 ? _mm512_loadu_si512(xb[t] + e / 4) : _mm512_setzero_si512();
+        isum = _mm512_dpbusd_epi32(isum, qv, _mm512_loadu_si512(xq[t] + e));
+        facc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(sv, _mm512_loadu_ps(xd[t] + e / 4)), facc[t]);
       }
     }
     for (int t = 0; t < T; ++t) {
@@ -256,22 +239,35 @@ struct K {
     for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
   }
 
-  // acc[t] += dot(w[0..k), x[t][0..k)) with w f32/f16/bf16.
+  // acc[t] += dot(w[0..k), x[t][0..k)) with w f32/f16/bf16. With few tokens, U independent
+  // accumulators per token hide the FMA latency.
   template <WKind W, int T>
   static void DotRowFloat(const void* w, const float* const* x, int64_t k, float* acc) {
-    __m512 facc[T];
-    for (int t = 0; t < T; ++t) facc[t] = _mm512_setzero_ps();
+    constexpr int U = T == 1 ? 4 : T == 2 ? 2 : 1;
+    __m512 facc[T][U];
+    for (int t = 0; t < T; ++t) {
+      for (int u = 0; u < U; ++u) facc[t][u] = _mm512_setzero_ps();
+    }
     int64_t i = 0;
+    for (; i + 16 * U <= k; i += 16 * U) {
+      for (int u = 0; u < U; ++u) {
+        const __m512 wv = LoadW<W>(w, i + 16 * u);
+        for (int t = 0; t < T; ++t) facc[t][u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i + 16 * u), facc[t][u]);
+      }
+    }
     for (; i + 16 <= k; i += 16) {
       const __m512 wv = LoadW<W>(w, i);
-      for (int t = 0; t < T; ++t) facc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i), facc[t]);
+      for (int t = 0; t < T; ++t) facc[t][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i), facc[t][0]);
     }
     if (i < k) {
       const __mmask16 m = RowMask(static_cast<int>(k - i));
       const __m512 wv = LoadWMasked<W>(w, i, m);
-      for (int t = 0; t < T; ++t) facc[t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[t] + i), facc[t]);
+      for (int t = 0; t < T; ++t) facc[t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[t] + i), facc[t][0]);
     }
-    for (int t = 0; t < T; ++t) acc[t] += _mm512_reduce_add_ps(facc[t]);
+    for (int t = 0; t < T; ++t) {
+      for (int u = 1; u < U; ++u) facc[t][0] = _mm512_add_ps(facc[t][0], facc[t][u]);
+      acc[t] += _mm512_reduce_add_ps(facc[t][0]);
+    }
   }
 
   // f32 panel microkernel: 32 rows x T tokens; x points at token t0, column e0 ([T][ldx]).
@@ -351,7 +347,7 @@ void DequantizeRowIsa(GgmlType t, const uint8_t* src, float* dst, int64_t n) {
 
 const IsaOps* Avx512Ops() {
   static const IsaOps ops = {
-      Isa::kAvx512,         avx512::QuantizeActsImpl, avx512::RowsPerTask, avx512::MatMulRows,
+      Isa::kAvx512,         avx512::QuantizeActsImpl, avx512::UsesLanes, avx512::RowsPerTask, avx512::MatMulRows,
       avx512::DotF32Impl,   avx512::K::F16ToF32,      avx512::K::F32ToF16, avx512::K::Bf16ToF32,
       avx512::K::F32ToBf16, avx512::DequantizeRowIsa,
   };

@@ -16,8 +16,19 @@ namespace g4::kernels {
 namespace scalar {
 
 inline float HalfToFloat(uint16_t h) { return g4::F16ToF32(h); }
+inline void ScaleBytes8(const uint8_t* b, float d, bool negate, float* out) {
+  for (int i = 0; i < 8; ++i) out[i] = negate ? -(d * b[i]) : d * b[i];
+}
+inline void ScaleSBytes8(const int8_t* b, float d, float* out) {
+  for (int i = 0; i < 8; ++i) out[i] = d * b[i];
+}
 
+// The decoders use 32-byte vector types; without AVX GCC notes that passing them by value has
+// another ABI. They never cross this translation unit (all inline, in this namespace).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
 #include "kernels/decode-inl.h"
+#pragma GCC diagnostic pop
 
 struct K {
   static constexpr bool kSignedQ8 = false;  // offsets are unused by the reference dots
@@ -55,6 +66,7 @@ float DotF32Impl(const float* a, const float* b, int64_t n) {
 }
 
 int64_t RowsPerTask(const MatMulArgs&) { return 8; }
+bool UsesLanes(const MatMulArgs&) { return false; }
 
 void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
   thread_local AlignedBuffer row_buffer;
@@ -88,7 +100,7 @@ void DequantizeRowIsa(GgmlType t, const uint8_t* src, float* dst, int64_t n) { D
 
 const IsaOps* ScalarOps() {
   static const IsaOps ops = {
-      Isa::kScalar,       scalar::QuantizeActsImpl, scalar::RowsPerTask, scalar::MatMulRows,
+      Isa::kScalar,       scalar::QuantizeActsImpl, scalar::UsesLanes, scalar::RowsPerTask, scalar::MatMulRows,
       scalar::DotF32Impl, scalar::F16ToF32,         scalar::F32ToF16,    scalar::Bf16ToF32,
       scalar::F32ToBf16,  scalar::DequantizeRowIsa,
   };

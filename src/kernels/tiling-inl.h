@@ -36,7 +36,7 @@ inline Scratch& ThreadScratch() {
   return s;
 }
 
-constexpr int64_t kRowChunk = 1024;        // row path: elements decoded at a time (multiple of 256)
+constexpr int64_t kRowChunk = 4096;        // row path: elements decoded at a time (multiple of 256)
 constexpr int64_t kQuantPanelCols = 4096;  // panel path, int8: columns per panel (multiple of 256)
 constexpr int64_t kFloatPanelCols = 256;   // panel path, f32
 
@@ -75,13 +75,14 @@ inline void DequantizeRowFast(GgmlType t, const uint8_t* src, float* dst, int64_
 
 template <class D>
 void RowPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  constexpr int G = D::kGroup;
+  constexpr int G = D::kGroup, L = G / 4;  // L: 32-bit lanes per group
   constexpr int kGroupsPerVec = K::kVecBytes / G;
   const int64_t cols = a.w.cols, n = a.n;
   Scratch& s = ThreadScratch();
   uint8_t* dq = s.dq.Get<uint8_t>(kRowChunk + K::kVecBytes);
   float* dscale = s.dscale.Get<float>(kRowChunk / 16 + 16);
   float* dmterm = s.dmterm.Get<float>(kRowChunk / 16 + 16);
+  float* lanes = s.panel_s.Get<float>(kRowChunk / 4 + K::kVecBytes / 4);  // scale of each lane
   float* acc = s.acc.Get<float>(static_cast<size_t>(n));
   for (int64_t r = r0; r < r1; ++r) {
     Fill(acc, acc + n, 0.0f);
@@ -93,11 +94,14 @@ void RowPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
       // Pad to whole vectors with zero weights (the activation arrays are zero-padded as well).
       const int64_t ngp = (ng + kGroupsPerVec - 1) / kGroupsPerVec * kGroupsPerVec;
       std::memset(dq + len, 0, static_cast<size_t>((ngp - ng) * G));
-      Fill(dscale + ng, dscale + ngp, 0.0f);
       Fill(dmterm + ng, dmterm + ngp, 0.0f);
+      for (int64_t g = 0; g < ngp; ++g) {
+        const float v = g < ng ? dscale[g] : 0.0f;
+        for (int j = 0; j < L; ++j) lanes[g * L + j] = v;
+      }
       for (int64_t t0 = 0; t0 < n; t0 += 4) {
         WithTokens<4>(std::min<int64_t>(4, n - t0), [&]<int T>() {
-          K::template DotDecoded<D, T>(dq, dscale, dmterm, ngp, *a.acts, t0, e0 / G, acc + t0);
+          K::template DotDecoded<D, T>(dq, lanes, dmterm, ngp, *a.acts, t0, e0 / G, acc + t0);
         });
       }
     }
@@ -260,6 +264,7 @@ struct PanelPathFn {
 };
 
 inline int64_t RowsPerTask(const MatMulArgs& a) { return UsePanel(a) ? K::kPanelRows : 8; }
+inline bool UsesLanes(const MatMulArgs& a) { return !UsePanel(a); }
 
 inline void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const bool quant_fast = a.acts != nullptr;

@@ -1,0 +1,172 @@
+// Kernel micro-benchmarks (google benchmark): MatMul at Gemma 4 12B shapes for the weight types
+// that matter, GEMV (n = 1, generation) and GEMM (n = 512, prompt processing), 1 and 2 threads, plus
+// the machine's streaming-read bandwidth (the GEMV roofline).
+//
+// Counters: weights_B/s = weight bytes streamed per second (GEMV: compare with read_B/s of
+// BM_MemoryRead); FLOP/s = 2 * rows * cols * n per second.
+// GEMV rotates over enough copies of the weights to exceed 512 MB, more than the last-level cache,
+// so every call streams from DRAM as in real generation; GEMM reuses one copy (compute-bound).
+// The instruction set is the active one (GEMMA4_ISA=scalar|avx2|avx512 forces a lower level).
+//
+//   build-kern/bench/kernels_bench --benchmark_filter='Gemv.*Q4_K'
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "util/thread_pool.h"
+
+namespace g4::kernels {
+namespace {
+
+constexpr size_t kColdBytes = size_t{512} << 20;  // > the 300 MB L3 of the development machine
+
+uint64_t Mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Weight-like values: roughly N(0, 0.02^2) from a hash (fast to generate, reproducible).
+void FillWeights(float* x, int64_t n, uint64_t seed) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t h = Mix(seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(i));
+    const float u = static_cast<float>((h >> 40) & 0xffff) + static_cast<float>(h >> 56) - 127.5f - 32767.5f;
+    x[i] = u * (0.02f / 18918.0f);
+  }
+}
+
+// One quantized matrix of (type, rows, cols), replicated `copies` times (the most recent request
+// is cached: quantizing a 15360 x 3840 k-quant matrix takes seconds).
+struct WeightSet {
+  GgmlType type;
+  int64_t rows, cols;
+  size_t bytes_per_copy;
+  std::vector<std::unique_ptr<uint8_t[]>> copies;
+};
+
+const WeightSet& GetWeights(GgmlType type, int64_t rows, int64_t cols, size_t copies) {
+  static std::unique_ptr<WeightSet> cache;
+  if (cache && cache->type == type && cache->rows == rows && cache->cols == cols && cache->copies.size() >= copies) {
+    return *cache;
+  }
+  auto w = std::make_unique<WeightSet>();
+  w->type = type;
+  w->rows = rows;
+  w->cols = cols;
+  const size_t rb = static_cast<size_t>(RowBytes(type, cols));
+  w->bytes_per_copy = rb * static_cast<size_t>(rows);
+  cache.reset();  // free the previous set first
+  auto first = std::make_unique<uint8_t[]>(w->bytes_per_copy);
+  ThreadPool pool(2);
+  pool.ParallelFor(rows, 64, [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = r0; r < r1; ++r) {
+      FillWeights(row.data(), cols, static_cast<uint64_t>(r));
+      QuantizeRow(type, row.data(), first.get() + static_cast<size_t>(r) * rb, cols);
+    }
+  });
+  w->copies.push_back(std::move(first));
+  while (w->copies.size() < copies) {
+    auto c = std::make_unique<uint8_t[]>(w->bytes_per_copy);
+    std::memcpy(c.get(), w->copies[0].get(), w->bytes_per_copy);
+    w->copies.push_back(std::move(c));
+  }
+  cache = std::move(w);
+  return *cache;
+}
+
+// state.range(0) = type, (1) = rows, (2) = cols, (3) = n tokens, (4) = threads.
+void BM_MatMul(benchmark::State& state) {
+  const auto type = static_cast<GgmlType>(state.range(0));
+  const int64_t rows = state.range(1), cols = state.range(2), n = state.range(3);
+  const int threads = static_cast<int>(state.range(4));
+  const size_t copy_bytes = static_cast<size_t>(RowBytes(type, cols) * rows);
+  const size_t copies = n == 1 ? std::max<size_t>(1, (kColdBytes + copy_bytes - 1) / copy_bytes) : 1;
+  const WeightSet& w = GetWeights(type, rows, cols, copies);
+  std::vector<float> x(static_cast<size_t>(n * cols)), y(static_cast<size_t>(n * rows));
+  FillWeights(x.data(), n * cols, 12345);
+  for (float& v : x) v *= 50.0f;  // activation-like magnitudes
+  ThreadPool pool(threads);
+  size_t next = 0;
+  for (auto _ : state) {
+    const Matrix m{type, rows, cols, w.copies[next].get()};
+    next = (next + 1) % copies;
+    MatMul(m, x.data(), cols, n, y.data(), rows, Math::kFast, pool);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["weights_B/s"] = benchmark::Counter(iters * static_cast<double>(copy_bytes), benchmark::Counter::kIsRate);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(iters * 2.0 * static_cast<double>(rows * cols * n), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(TypeName(type)) + " " + std::to_string(rows) + "x" + std::to_string(cols) + " n=" +
+                 std::to_string(n) + " threads=" + std::to_string(threads) + " isa=" + ActiveIsa());
+}
+
+// Gemma 4 12B shapes: FFN gate/up 3840 -> 15360 (rows 15360, cols 3840), attention Q 3840 -> 4096.
+void MatMulArgs(benchmark::internal::Benchmark* b, int64_t n) {
+  const GgmlType types[] = {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0,
+                            GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
+  for (GgmlType t : types) {
+    for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{15360, 3840}, {4096, 3840}}) {
+      for (int threads : {1, 2}) b->Args({static_cast<int64_t>(t), rows, cols, n, threads});
+    }
+  }
+}
+
+BENCHMARK(BM_MatMul)
+    ->Name("Gemv")
+    ->Apply([](benchmark::internal::Benchmark* b) { MatMulArgs(b, 1); })
+    ->MinTime(0.3)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_MatMul)
+    ->Name("Gemm")
+    ->Apply([](benchmark::internal::Benchmark* b) { MatMulArgs(b, 512); })
+    ->MinTime(0.3)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Streaming read of a buffer larger than the last-level cache, split over `threads` threads: the
+// memory bandwidth a bandwidth-bound GEMV can reach at best.
+void BM_MemoryRead(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const size_t words = kColdBytes / 8;
+  static std::unique_ptr<uint64_t[]> buf;
+  if (!buf) {
+    buf = std::make_unique<uint64_t[]>(words);
+    for (size_t i = 0; i < words; ++i) buf[i] = i;
+  }
+  ThreadPool pool(threads);
+  std::vector<uint64_t> sums(static_cast<size_t>(threads));
+  for (auto _ : state) {
+    pool.RunOnAll([&](int i, int nt) {
+      const size_t begin = words * static_cast<size_t>(i) / static_cast<size_t>(nt);
+      const size_t end = words * static_cast<size_t>(i + 1) / static_cast<size_t>(nt);
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t k = begin; k + 4 <= end; k += 4) {
+        s0 += buf[k];
+        s1 += buf[k + 1];
+        s2 += buf[k + 2];
+        s3 += buf[k + 3];
+      }
+      sums[static_cast<size_t>(i)] = s0 + s1 + s2 + s3;
+    });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  state.counters["read_B/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(kColdBytes),
+                         benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_MemoryRead)->Arg(1)->Arg(2)->MinTime(0.5)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace g4::kernels
+
+BENCHMARK_MAIN();
