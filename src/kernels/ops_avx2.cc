@@ -132,6 +132,7 @@ float DotF32Impl(const float* a, const float* b, int64_t n) {
 
 struct K {
   static constexpr int kVecBytes = 32;
+  static constexpr int kLanes = 8;  // 32-bit lanes per vector
   static constexpr int kPanelRows = 16;
   static constexpr bool kSignedQ8 = true;
   static constexpr int kQuantTile = 2;
@@ -194,6 +195,7 @@ struct K {
     const float* xd[T];
     const int32_t* xb[T];
     __m256 facc[T];
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       xq[t] = a.qt(t0 + t) + g0 * G;
       xd[t] = a.dlt(t0 + t) + g0 * G / 4;
@@ -205,6 +207,7 @@ struct K {
       const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + e));
       const __m256i aq = D::kSigned ? _mm256_abs_epi8(qv) : qv;
       const __m256 sv = _mm256_loadu_ps(lanes + e / 4);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + e));
         const __m256i p16 = _mm256_maddubs_epi16(aq, D::kSigned ? _mm256_sign_epi8(xv, qv) : xv);
@@ -215,6 +218,7 @@ struct K {
         facc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_mul_ps(sv, _mm256_loadu_ps(xd[t] + e / 4)), facc[t]);
       }
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       acc[t] += HSum(facc[t]);
       if constexpr (D::kHasMin) acc[t] += DotF32Impl(mterm, a.dsumt(t0 + t) + g0, ng);
@@ -231,6 +235,7 @@ struct K {
     const int32_t* xb[T];
     const float* xs[T];
     __m256 f0[T], f1[T];
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       xq[t] = a.qt(t0 + t) + g0 * G;
       xd[t] = a.dt(t0 + t) + g0;
@@ -241,6 +246,7 @@ struct K {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t g = 0; g < ng; ++g) {
       __m256i i0[T], i1[T];
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         i0[t] = i1[t] = D::kOffset != 0 ? _mm256_set1_epi32(xb[t][g]) : _mm256_setzero_si256();
       }
@@ -250,6 +256,7 @@ struct K {
         const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qg + kg * 64 + 32));
         const __m256i a0 = D::kSigned ? _mm256_abs_epi8(w0) : w0;
         const __m256i a1 = D::kSigned ? _mm256_abs_epi8(w1) : w1;
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const __m256i xv = _mm256_set1_epi32(LoadI32(xq[t] + g * G + kg * 4));
           const __m256i p0 = _mm256_maddubs_epi16(a0, D::kSigned ? _mm256_sign_epi8(xv, w0) : xv);
@@ -259,6 +266,7 @@ struct K {
         }
       }
       const __m256 s0 = _mm256_loadu_ps(ps + g * 16), s1 = _mm256_loadu_ps(ps + g * 16 + 8);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         const __m256 dv = _mm256_set1_ps(xd[t][g]);
         f0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0[t]), _mm256_mul_ps(s0, dv), f0[t]);
@@ -266,6 +274,7 @@ struct K {
       }
       if constexpr (D::kHasMin) {
         const __m256 m0 = _mm256_loadu_ps(pm + g * 16), m1 = _mm256_loadu_ps(pm + g * 16 + 8);
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const __m256 sv = _mm256_set1_ps(xs[t][g]);
           f0[t] = _mm256_fmadd_ps(m0, sv, f0[t]);
@@ -273,6 +282,7 @@ struct K {
         }
       }
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
   }
 
@@ -282,21 +292,28 @@ struct K {
   static void DotRowFloat(const void* w, const float* const* x, int64_t k, float* acc) {
     constexpr int U = T == 1 ? 4 : T == 2 ? 2 : 1;
     __m256 facc[T][U];
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
+      #pragma GCC unroll 16
       for (int u = 0; u < U; ++u) facc[t][u] = _mm256_setzero_ps();
     }
     int64_t i = 0;
     for (; i + 8 * U <= k; i += 8 * U) {
+      #pragma GCC unroll 16
       for (int u = 0; u < U; ++u) {
         const __m256 wv = LoadW<W>(w, i + 8 * u);
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) facc[t][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + i + 8 * u), facc[t][u]);
       }
     }
     for (; i + 8 <= k; i += 8) {
       const __m256 wv = LoadW<W>(w, i);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) facc[t][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + i), facc[t][0]);
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
+      #pragma GCC unroll 16
       for (int u = 1; u < U; ++u) facc[t][0] = _mm256_add_ps(facc[t][0], facc[t][u]);
       float s = HSum(facc[t][0]);
       for (int64_t j = i; j < k; ++j) s += LoadWScalar<W>(w, j) * x[t][j];
@@ -309,16 +326,40 @@ struct K {
   static void PanelFloat(const float* pf, int64_t kc, const float* x, int64_t ldx, float* y, int64_t ldy, int nrows,
                          bool accumulate) {
     __m256 f0[T], f1[T];
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) f0[t] = f1[t] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
       const __m256 w0 = _mm256_loadu_ps(pf + k * 16), w1 = _mm256_loadu_ps(pf + k * 16 + 8);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         const __m256 xv = _mm256_broadcast_ss(x + t * ldx + k);
         f0[t] = _mm256_fmadd_ps(w0, xv, f0[t]);
         f1[t] = _mm256_fmadd_ps(w1, xv, f1[t]);
       }
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
+  }
+
+  // dst[c * dst_stride + r] = rows[r][col0 + c] for r, c < 8 (an 8 x 8 transpose of 32-bit words).
+  static void Transpose(const uint32_t* const* rows, int64_t col0, uint32_t* dst, int64_t dst_stride) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i] + col0)));
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+      r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+      r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+      r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+      r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; ++i) {
+      t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+      t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+    }
+    for (int i = 0; i < 8; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i * dst_stride), _mm256_castps_si256(t[i]));
   }
 
   static void F16ToF32(const uint16_t* src, float* dst, int64_t n) {

@@ -108,6 +108,7 @@ float DotF32Impl(const float* a, const float* b, int64_t n) {
 
 struct K {
   static constexpr int kVecBytes = 64;
+  static constexpr int kLanes = 16;  // 32-bit lanes per vector
   static constexpr int kPanelRows = 32;
   static constexpr bool kSignedQ8 = false;
   static constexpr int kQuantTile = 4;
@@ -168,6 +169,7 @@ struct K {
     const float* xd[T];
     const int32_t* xb[T];
     __m512 facc[T];
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       xq[t] = a.qt(t0 + t) + g0 * G;
       xd[t] = a.dlt(t0 + t) + g0 * G / 4;
@@ -177,12 +179,14 @@ struct K {
     for (int64_t e = 0; e < ng * G; e += 64) {
       const __m512i qv = _mm512_loadu_si512(q + e);
       const __m512 sv = _mm512_loadu_ps(lanes + e / 4);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         __m512i isum = D::kOffset != 0 ? _mm512_loadu_si512(xb[t] + e / 4) : _mm512_setzero_si512();
         isum = _mm512_dpbusd_epi32(isum, qv, _mm512_loadu_si512(xq[t] + e));
         facc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(sv, _mm512_loadu_ps(xd[t] + e / 4)), facc[t]);
       }
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       acc[t] += _mm512_reduce_add_ps(facc[t]);
       if constexpr (D::kHasMin) acc[t] += DotF32Impl(mterm, a.dsumt(t0 + t) + g0, ng);
@@ -199,6 +203,7 @@ struct K {
     const int32_t* xb[T];
     const float* xs[T];
     __m512 f0[T], f1[T];
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
       xq[t] = a.qt(t0 + t) + g0 * G;
       xd[t] = a.dt(t0 + t) + g0;
@@ -208,6 +213,7 @@ struct K {
     }
     for (int64_t g = 0; g < ng; ++g) {
       __m512i i0[T], i1[T];
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         i0[t] = i1[t] = D::kOffset != 0 ? _mm512_set1_epi32(xb[t][g]) : _mm512_setzero_si512();
       }
@@ -215,6 +221,7 @@ struct K {
       for (int kg = 0; kg < KG; ++kg) {
         const __m512i w0 = _mm512_loadu_si512(qg + kg * 128);
         const __m512i w1 = _mm512_loadu_si512(qg + kg * 128 + 64);
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const __m512i xv = _mm512_set1_epi32(LoadI32(xq[t] + g * G + kg * 4));
           i0[t] = _mm512_dpbusd_epi32(i0[t], w0, xv);
@@ -222,6 +229,7 @@ struct K {
         }
       }
       const __m512 s0 = _mm512_loadu_ps(ps + g * 32), s1 = _mm512_loadu_ps(ps + g * 32 + 16);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         const __m512 dv = _mm512_set1_ps(xd[t][g]);
         f0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0[t]), _mm512_mul_ps(s0, dv), f0[t]);
@@ -229,6 +237,7 @@ struct K {
       }
       if constexpr (D::kHasMin) {
         const __m512 m0 = _mm512_loadu_ps(pm + g * 32), m1 = _mm512_loadu_ps(pm + g * 32 + 16);
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
           const __m512 sv = _mm512_set1_ps(xs[t][g]);
           f0[t] = _mm512_fmadd_ps(m0, sv, f0[t]);
@@ -236,6 +245,7 @@ struct K {
         }
       }
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
   }
 
@@ -245,26 +255,34 @@ struct K {
   static void DotRowFloat(const void* w, const float* const* x, int64_t k, float* acc) {
     constexpr int U = T == 1 ? 4 : T == 2 ? 2 : 1;
     __m512 facc[T][U];
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
+      #pragma GCC unroll 16
       for (int u = 0; u < U; ++u) facc[t][u] = _mm512_setzero_ps();
     }
     int64_t i = 0;
     for (; i + 16 * U <= k; i += 16 * U) {
+      #pragma GCC unroll 16
       for (int u = 0; u < U; ++u) {
         const __m512 wv = LoadW<W>(w, i + 16 * u);
+        #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) facc[t][u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i + 16 * u), facc[t][u]);
       }
     }
     for (; i + 16 <= k; i += 16) {
       const __m512 wv = LoadW<W>(w, i);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) facc[t][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i), facc[t][0]);
     }
     if (i < k) {
       const __mmask16 m = RowMask(static_cast<int>(k - i));
       const __m512 wv = LoadWMasked<W>(w, i, m);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) facc[t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[t] + i), facc[t][0]);
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
+      #pragma GCC unroll 16
       for (int u = 1; u < U; ++u) facc[t][0] = _mm512_add_ps(facc[t][0], facc[t][u]);
       acc[t] += _mm512_reduce_add_ps(facc[t][0]);
     }
@@ -275,16 +293,47 @@ struct K {
   static void PanelFloat(const float* pf, int64_t kc, const float* x, int64_t ldx, float* y, int64_t ldy, int nrows,
                          bool accumulate) {
     __m512 f0[T], f1[T];
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) f0[t] = f1[t] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
       const __m512 w0 = _mm512_loadu_ps(pf + k * 32), w1 = _mm512_loadu_ps(pf + k * 32 + 16);
+      #pragma GCC unroll 16
       for (int t = 0; t < T; ++t) {
         const __m512 xv = _mm512_set1_ps(x[t * ldx + k]);
         f0[t] = _mm512_fmadd_ps(w0, xv, f0[t]);
         f1[t] = _mm512_fmadd_ps(w1, xv, f1[t]);
       }
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
+  }
+
+  // dst[c * dst_stride + r] = rows[r][col0 + c] for r, c < 16 (a 16 x 16 transpose of 32-bit words:
+  // interleave words, then 64-bit pairs, then 128-bit quarters twice).
+  static void Transpose(const uint32_t* const* rows, int64_t col0, uint32_t* dst, int64_t dst_stride) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_castsi512_ps(_mm512_loadu_si512(rows[i] + col0));
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+      r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+      r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+      r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+      r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; ++i) {
+      t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+      t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+      t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+      t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; ++i) {
+      r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+      r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+    for (int i = 0; i < 16; ++i) _mm512_storeu_si512(dst + i * dst_stride, _mm512_castps_si512(r[i]));
   }
 
   static void F16ToF32(const uint16_t* src, float* dst, int64_t n) {

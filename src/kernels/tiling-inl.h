@@ -37,7 +37,7 @@ inline Scratch& ThreadScratch() {
 }
 
 constexpr int64_t kRowChunk = 4096;        // row path: elements decoded at a time (multiple of 256)
-constexpr int64_t kQuantPanelCols = 4096;  // panel path, int8: columns per panel (multiple of 256)
+constexpr int64_t kQuantPanelCols = 2048;  // panel path, int8: columns per panel (multiple of 256)
 constexpr int64_t kFloatPanelCols = 256;   // panel path, f32
 
 inline bool UsePanel(const MatMulArgs& a) { return a.n >= K::kMinPanelTokens; }
@@ -144,29 +144,52 @@ inline void RowPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
 
 // ---- Panel path ----
 
+// Writes columns [0, ncols) (32-bit words) of PR source rows transposed into dst[c][PR]. Full
+// blocks of kLanes x kLanes words go through the ISA's register transpose; a column tail is copied
+// word by word. Rows must be readable for ncols words.
+inline void TransposeToPanel(const uint32_t* const* rows, int64_t ncols, uint32_t* dst) {
+  constexpr int PR = K::kPanelRows, L = K::kLanes;
+  int64_t c = 0;
+  for (; c + L <= ncols; c += L) {
+    for (int r0 = 0; r0 < PR; r0 += L) K::Transpose(rows + r0, c, dst + c * PR + r0, PR);
+  }
+  for (; c < ncols; ++c) {
+    for (int r = 0; r < PR; ++r) dst[c * PR + r] = rows[r][c];
+  }
+}
+
 // Packs rows [pr0, pr0 + nrows) x columns [e0, e0 + len) (whole blocks) into an int8 panel; rows
-// beyond nrows (the matrix's end) are zero.
+// beyond nrows (the matrix's end) are zero. The rows are decoded into a row-major scratch tile
+// first (each row padded to whole transpose blocks), then transposed block by block.
 template <class D>
 void PackQuantPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, uint8_t* pq, float* ps,
                     float* pm, Scratch& s) {
   constexpr int PR = K::kPanelRows, G = D::kGroup;
   const int64_t ng = len / G;
-  uint8_t* dq = s.dq.Get<uint8_t>(static_cast<size_t>(len));
-  float* dscale = s.dscale.Get<float>(static_cast<size_t>(ng));
-  float* dmterm = s.dmterm.Get<float>(static_cast<size_t>(ng));
+  const int64_t stride = (len + 4 * K::kLanes - 1) / (4 * K::kLanes) * (4 * K::kLanes);  // bytes per tile row
+  uint8_t* tile = s.dq.Get<uint8_t>(static_cast<size_t>(PR * stride));
+  float* tscale = s.dscale.Get<float>(static_cast<size_t>(PR * ng));
+  float* tmterm = s.dmterm.Get<float>(static_cast<size_t>(PR * ng));
+  const uint32_t* rows[PR];
   for (int r = 0; r < PR; ++r) {
+    uint8_t* t = tile + r * stride;
+    rows[r] = reinterpret_cast<const uint32_t*>(t);
     if (r < nrows) {
-      D::Decode(w.row(pr0 + r) + e0 / D::kBlock * D::kBlockBytes, len / D::kBlock, dq, dscale, dmterm);
+      D::Decode(w.row(pr0 + r) + e0 / D::kBlock * D::kBlockBytes, len / D::kBlock, t, tscale + r * ng, tmterm + r * ng);
+      std::memset(t + len, 0, static_cast<size_t>(stride - len));
     } else {
-      std::memset(dq, 0, static_cast<size_t>(len));
-      Fill(dscale, dscale + ng, 0.0f);
-      Fill(dmterm, dmterm + ng, 0.0f);
+      std::memset(t, 0, static_cast<size_t>(stride));
+      Fill(tscale + r * ng, tscale + (r + 1) * ng, 0.0f);
+      Fill(tmterm + r * ng, tmterm + (r + 1) * ng, 0.0f);
     }
-    uint32_t* col = reinterpret_cast<uint32_t*>(pq) + r;
-    for (int64_t kg = 0; kg < len / 4; ++kg) std::memcpy(col + kg * PR, dq + 4 * kg, 4);
-    for (int64_t g = 0; g < ng; ++g) ps[g * PR + r] = dscale[g];
-    if constexpr (D::kHasMin) {
-      for (int64_t g = 0; g < ng; ++g) pm[g * PR + r] = dmterm[g];
+  }
+  TransposeToPanel(rows, len / 4, reinterpret_cast<uint32_t*>(pq));
+  for (int64_t g = 0; g < ng; ++g) {
+    for (int r = 0; r < PR; ++r) ps[g * PR + r] = tscale[r * ng + g];
+  }
+  if constexpr (D::kHasMin) {
+    for (int64_t g = 0; g < ng; ++g) {
+      for (int r = 0; r < PR; ++r) pm[g * PR + r] = tmterm[r * ng + g];
     }
   }
 }
@@ -195,19 +218,33 @@ void PanelPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
-// f32 values of row r, columns [e0, e0 + len): a pointer into the matrix (F32) or into tmp.
-inline const float* FloatRowChunk(const Matrix& w, int64_t r, int64_t e0, int64_t len, float* tmp) {
-  const uint8_t* row = w.row(r);
-  switch (w.type) {
-    case GgmlType::F32: return reinterpret_cast<const float*>(row) + e0;
-    case GgmlType::F16: K::F16ToF32(reinterpret_cast<const uint16_t*>(row) + e0, tmp, len); return tmp;
-    case GgmlType::BF16: K::Bf16ToF32(reinterpret_cast<const uint16_t*>(row) + e0, tmp, len); return tmp;
-    default: {
-      const int64_t bs = Traits(w.type).block_size;
-      DequantizeRowFast(w.type, row + e0 / bs * Traits(w.type).type_size, tmp, len);
-      return tmp;
+// Packs rows [pr0, pr0 + nrows) x columns [e0, e0 + len) as f32 into pf [len][PR]. F32 rows are
+// transposed in place; other types are converted / dequantized into a row-major tile first.
+inline void PackFloatPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, float* pf, Scratch& s) {
+  constexpr int PR = K::kPanelRows;
+  float* tile = s.tmpf.Get<float>(static_cast<size_t>(PR * len));
+  const float* zeros = s.rowf.Get<float>(static_cast<size_t>(len));
+  Fill(const_cast<float*>(zeros), const_cast<float*>(zeros) + len, 0.0f);
+  const uint32_t* rows[PR];
+  for (int r = 0; r < PR; ++r) {
+    const float* src = zeros;
+    if (r < nrows) {
+      const uint8_t* row = w.row(pr0 + r);
+      float* t = tile + r * len;
+      switch (w.type) {
+        case GgmlType::F32: src = reinterpret_cast<const float*>(row) + e0; break;
+        case GgmlType::F16: K::F16ToF32(reinterpret_cast<const uint16_t*>(row) + e0, t, len); src = t; break;
+        case GgmlType::BF16: K::Bf16ToF32(reinterpret_cast<const uint16_t*>(row) + e0, t, len); src = t; break;
+        default: {
+          const int64_t bs = Traits(w.type).block_size;
+          DequantizeRowFast(w.type, row + e0 / bs * Traits(w.type).type_size, t, len);
+          src = t;
+        }
+      }
     }
+    rows[r] = reinterpret_cast<const uint32_t*>(src);
   }
+  TransposeToPanel(rows, len, reinterpret_cast<uint32_t*>(pf));
 }
 
 inline void PanelPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
@@ -215,19 +252,11 @@ inline void PanelPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const int64_t cols = a.w.cols;
   Scratch& s = ThreadScratch();
   float* pf = s.panel_f.Get<float>(static_cast<size_t>(kFloatPanelCols * PR));
-  float* tmp = s.tmpf.Get<float>(static_cast<size_t>(kFloatPanelCols));
   for (int64_t pr0 = r0; pr0 < r1; pr0 += PR) {
     const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
     for (int64_t e0 = 0; e0 < cols; e0 += kFloatPanelCols) {
       const int64_t len = std::min(kFloatPanelCols, cols - e0);
-      for (int r = 0; r < PR; ++r) {
-        if (r < nrows) {
-          const float* src = FloatRowChunk(a.w, pr0 + r, e0, len, tmp);
-          for (int64_t k = 0; k < len; ++k) pf[k * PR + r] = src[k];
-        } else {
-          for (int64_t k = 0; k < len; ++k) pf[k * PR + r] = 0.0f;
-        }
-      }
+      PackFloatPanel(a.w, pr0, nrows, e0, len, pf, s);
       for (int64_t t0 = 0; t0 < a.n; t0 += K::kFloatTile) {
         WithTokens<K::kFloatTile>(std::min<int64_t>(K::kFloatTile, a.n - t0), [&]<int T>() {
           K::template PanelFloat<T>(pf, len, a.x + t0 * a.ldx + e0, a.ldx, a.y + t0 * a.ldy + pr0, a.ldy, nrows,
