@@ -45,39 +45,122 @@ Generator::Generator(Context& ctx, const Tokenizer& tok, int seq, bool render_sp
 void Generator::Reset() {
   ctx_.kv().Clear(seq_);
   cached_.clear();
+  cached_keys_.clear();
 }
 
 int Generator::Prefill(std::span<const int32_t> tokens) {
-  if (tokens.empty()) Fail("the prompt is empty");
-  // Longest common prefix with what the cache holds; at least the last token is run again so that
-  // its logits are fresh.
+  PromptPiece p;
+  p.tokens.assign(tokens.begin(), tokens.end());
+  return Prefill(std::span<const PromptPiece>(&p, 1));
+}
+
+namespace {
+
+constexpr uint64_t kEmbdKey = 1ull << 63;  // set in the keys of embedding rows, never in token ids
+constexpr uint64_t kNoReuse = ~0ull;       // a row that never matches the cache
+
+uint64_t RowKey(uint64_t key, size_t row) {
+  if (key == 0) return kNoReuse;
+  uint64_t z = key + 0x9e3779b97f4a7c15ull * (row + 1);  // splitmix64 finaliser
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z = kEmbdKey | (z ^ (z >> 31));
+  return z == kNoReuse ? kEmbdKey : z;
+}
+
+}  // namespace
+
+int Generator::Prefill(std::span<const PromptPiece> prompt) {
+  const int64_t E = ctx_.config().n_embd;
+  // One key per position, and the first position and length of every piece.
+  std::vector<uint64_t> keys;
+  std::vector<size_t> start(prompt.size()), rows(prompt.size());
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    const PromptPiece& p = prompt[i];
+    start[i] = keys.size();
+    if (!p.embd.empty()) {
+      if (!p.tokens.empty()) Fail("prompt piece %zu has both token ids and embedding rows", i);
+      if (p.embd.size() % static_cast<size_t>(E) != 0) {
+        Fail("prompt piece %zu: %zu values are not whole rows of the hidden size %lld", i, p.embd.size(), (long long)E);
+      }
+      rows[i] = p.embd.size() / static_cast<size_t>(E);
+      for (size_t r = 0; r < rows[i]; ++r) keys.push_back(RowKey(p.key, r));
+    } else {
+      rows[i] = p.tokens.size();
+      for (int32_t t : p.tokens) {
+        if (t < 0) Fail("prompt piece %zu: negative token id %d", i, t);
+        keys.push_back(static_cast<uint64_t>(t));
+      }
+    }
+  }
+  if (keys.empty()) Fail("the prompt is empty");
+  // Longest common prefix with what the cache holds; at least the last position is run again so that
+  // its logits are fresh, and an image is never resumed in its middle.
   size_t common = 0;
-  while (common < cached_.size() && common < tokens.size() && cached_[common] == tokens[common]) ++common;
-  if (common == tokens.size()) --common;
-  if (common < cached_.size()) {
+  while (common < cached_keys_.size() && common < keys.size() && cached_keys_[common] == keys[common] &&
+         keys[common] != kNoReuse) {
+    ++common;
+  }
+  if (common == keys.size()) --common;
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    if (prompt[i].bidirectional && start[i] < common && common < start[i] + rows[i]) common = start[i];
+  }
+  if (common < cached_keys_.size()) {
     if (ctx_.kv().CanTruncate(seq_, static_cast<int64_t>(common))) {
       ctx_.kv().Truncate(seq_, static_cast<int64_t>(common));
       cached_.resize(common);
+      cached_keys_.resize(common);
     } else {
       Reset();
       common = 0;
     }
   }
   const int64_t n_ctx = ctx_.kv().options().n_ctx;
-  if (static_cast<int64_t>(tokens.size()) > n_ctx) {
-    Fail("the prompt has %zu tokens but the context holds %lld", tokens.size(), (long long)n_ctx);
+  if (static_cast<int64_t>(keys.size()) > n_ctx) {
+    Fail("the prompt has %zu positions but the context holds %lld", keys.size(), (long long)n_ctx);
   }
   const int64_t step = ctx_.options().n_batch;
   Batch b;
-  for (size_t i = common; i < tokens.size(); i += static_cast<size_t>(step)) {
-    b.Clear();
-    const size_t end = std::min(tokens.size(), i + static_cast<size_t>(step));
-    for (size_t j = i; j < end; ++j) b.Add(tokens[j], seq_, static_cast<int64_t>(j), j + 1 == tokens.size());
+  int32_t group = 0;
+  auto flush = [&] {
+    if (b.empty()) return;
     ctx_.Decode(b);
-    cached_.insert(cached_.end(), tokens.begin() + static_cast<std::ptrdiff_t>(i),
-                   tokens.begin() + static_cast<std::ptrdiff_t>(end));
+    for (int j = 0; j < b.size(); ++j) {
+      cached_.push_back(b.token[j]);
+      cached_keys_.push_back(keys[static_cast<size_t>(b.pos[j])]);
+    }
+    b.Clear();
+    group = 0;
+  };
+  const size_t last = keys.size() - 1;
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    const PromptPiece& p = prompt[i];
+    const size_t s = start[i], n = rows[i];
+    if (s + n <= common) continue;
+    const size_t r0 = common > s ? common - s : 0;
+    if (p.embd.empty()) {
+      for (size_t r = r0; r < n; ++r) {
+        if (b.size() >= step) flush();
+        b.Add(p.tokens[r], seq_, static_cast<int64_t>(s + r), s + r == last);
+      }
+    } else {
+      if (p.bidirectional) {
+        if (static_cast<int64_t>(n) > step) {
+          Fail("an image of %zu soft tokens must be evaluated in one batch, but the batch size is %lld: raise it", n,
+               (long long)step);
+        }
+        if (b.size() + static_cast<int64_t>(n) > step) flush();
+        ++group;
+      }
+      for (size_t r = r0; r < n; ++r) {
+        if (!p.bidirectional && b.size() >= step) flush();
+        b.AddEmbedding(p.embd.data() + r * static_cast<size_t>(E), E, seq_, static_cast<int64_t>(s + r), s + r == last,
+                       p.bidirectional ? group : 0);
+      }
+    }
   }
-  return static_cast<int>(tokens.size() - common);
+  flush();
+  return static_cast<int>(keys.size() - common);
 }
 
 namespace {
@@ -99,14 +182,23 @@ size_t HeldBack(std::string_view text, const std::vector<std::string>& stops) {
 
 GenerationResult Generator::Generate(std::span<const int32_t> prompt, const SamplingParams& sampling,
                                      const StopCriteria& stop, const TokenCallback& on_token) {
+  PromptPiece p;
+  p.tokens.assign(prompt.begin(), prompt.end());
+  return Generate(std::span<const PromptPiece>(&p, 1), sampling, stop, on_token);
+}
+
+GenerationResult Generator::Generate(std::span<const PromptPiece> prompt, const SamplingParams& sampling,
+                                     const StopCriteria& stop, const TokenCallback& on_token) {
   GenerationResult r;
-  r.n_prompt = static_cast<int>(prompt.size());
   const double t0 = NowSeconds();
   r.n_prompt_evaluated = Prefill(prompt);
+  r.n_prompt = static_cast<int>(cached_.size());
   r.t_prompt = NowSeconds() - t0;
 
   Sampler sampler(sampling, ctx_.config().n_vocab);
-  for (int32_t t : prompt) sampler.Accept(t);
+  for (const PromptPiece& p : prompt) {
+    for (int32_t t : p.tokens) sampler.Accept(t);
+  }
   StreamingDecoder decoder(tok_, render_special_);
   std::string pending;  // final text not yet emitted (possible stop-string prefix)
   const int64_t n_ctx = ctx_.kv().options().n_ctx;
@@ -161,6 +253,7 @@ GenerationResult Generator::Generate(std::span<const int32_t> prompt, const Samp
     b.Add(tok, seq_, static_cast<int64_t>(cached_.size()), true);
     ctx_.Decode(b);
     cached_.push_back(tok);
+    cached_keys_.push_back(static_cast<uint64_t>(tok));
   }
   if (r.finish != FinishReason::kStopString && r.finish != FinishReason::kEndOfGeneration) {
     const std::string tail = pending + decoder.Flush();

@@ -39,6 +39,16 @@ struct GenerationResult {
   double t_generate = 0;        // seconds, first generated token's forward excluded from prompt time
 };
 
+// One span of a prompt that mixes text and media: token ids, or rows of input embeddings (the soft
+// tokens of an image or an audio clip, made by multimodal/media.h).
+struct PromptPiece {
+  std::vector<int32_t> tokens;  // token ids; empty for an embedding span
+  std::vector<float> embd;      // [n_rows][n_embd] input rows, used without the sqrt(n_embd) scale
+  bool bidirectional = false;   // the rows see each other in both directions and are evaluated in one
+                                // step (the soft tokens of one image); otherwise causal (text, audio)
+  uint64_t key = 0;             // identifies the rows' content for prefix reuse (0: never reused)
+};
+
 // The tokens that end a model's turn, looked up by name: <eos>, <turn|> and <|tool_response>
 // (Gemma 4), <end_of_turn> (Gemma 3), plus the tokenizer's eos id.
 std::vector<int32_t> EndOfGenerationTokens(const Tokenizer& tok);
@@ -55,12 +65,20 @@ class Generator {
 
   GenerationResult Generate(std::span<const int32_t> prompt, const SamplingParams& sampling,
                             const StopCriteria& stop, const TokenCallback& on_token);
+  // The same for a prompt of text and media pieces. n_prompt counts positions (soft tokens included);
+  // only token ids are fed to the sampler's penalties.
+  GenerationResult Generate(std::span<const PromptPiece> prompt, const SamplingParams& sampling,
+                            const StopCriteria& stop, const TokenCallback& on_token);
 
   // Evaluates tokens into the sequence (reusing the cached prefix) and leaves the logits of the last
   // one in the context. Returns the number of tokens actually run.
   int Prefill(std::span<const int32_t> tokens);
+  // The same for text and media pieces. Batches hold at most the context's n_batch positions and an
+  // image's rows always share one batch (so an image longer than n_batch is an error); the cached
+  // prefix is reused up to the first piece that differs (embedding rows match by their key).
+  int Prefill(std::span<const PromptPiece> prompt);
 
-  // Tokens currently in the sequence's cache.
+  // Tokens currently in the sequence's cache (-1 at positions that hold embedding rows).
   const std::vector<int32_t>& cached() const { return cached_; }
   void Reset();
 
@@ -70,6 +88,7 @@ class Generator {
   int seq_;
   bool render_special_;
   std::vector<int32_t> cached_;
+  std::vector<uint64_t> cached_keys_;  // [cached_.size()] token id, or a key of an embedding row
 };
 
 }  // namespace g4
