@@ -137,7 +137,8 @@ struct K {
   static constexpr bool kSignedQ8 = true;
   static constexpr int kQuantTile = 2;
   static constexpr int kFloatTile = 6;
-  static constexpr int kMinPanelTokens = 4;
+  static constexpr int kMinPanelTokens = 4;       // integer kernels: panel path from 4 tokens
+  static constexpr int kMinPanelTokensFloat = 16;  // float weights: row tiles win below (measured)
 
   // One Q8_0-style block of 32 (ops.h): d = f16(amax / 127), q = round_even(x * 127 / amax).
   static void QuantizeBlockQ8_0(const float* x, int8_t* q, float* d, int32_t* sum) {
@@ -286,38 +287,63 @@ struct K {
     for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
   }
 
-  // acc[t] += dot(w[0..k), x[t][0..k)) with w f32/f16/bf16. With few tokens, U independent
-  // accumulators per token hide the FMA latency.
+  // Row-path tile for float weights: out[i * 4 + t] = dot(w[i][0..k), x[t][0..k)) for i < R rows
+  // (R = 4 for up to 2 tokens, else 2: 16 registers) and T tokens. The caller passes kFloatRows row
+  // pointers; rows past R are not read.
+  static constexpr int kFloatRows = 4;
   template <WKind W, int T>
-  static void DotRowFloat(const void* w, const float* const* x, int64_t k, float* acc) {
-    constexpr int U = T == 1 ? 4 : T == 2 ? 2 : 1;
-    __m256 facc[T][U];
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      #pragma GCC unroll 16
-      for (int u = 0; u < U; ++u) facc[t][u] = _mm256_setzero_ps();
+  static void DotRowsFloat(const void* const* w, const float* const* x, int64_t k, float* out) {
+    if constexpr (T <= 2) {
+      DotRowsFloatR<W, 4, T>(w, x, k, out);
+    } else {
+      DotRowsFloatR<W, 2, T>(w, x, k, out);
+      DotRowsFloatR<W, 2, T>(w + 2, x, k, out + 8);
     }
-    int64_t i = 0;
-    for (; i + 8 * U <= k; i += 8 * U) {
-      #pragma GCC unroll 16
-      for (int u = 0; u < U; ++u) {
-        const __m256 wv = LoadW<W>(w, i + 8 * u);
-        #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) facc[t][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + i + 8 * u), facc[t][u]);
+  }
+  template <WKind W, int R, int T>
+  static void DotRowsFloatR(const void* const* w, const float* const* x, int64_t k, float* out) {
+    constexpr int U = T == 1 ? 2 : 1;
+    __m256 facc[R][T][U];
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+        for (int u = 0; u < U; ++u) facc[i][t][u] = _mm256_setzero_ps();
       }
     }
-    for (; i + 8 <= k; i += 8) {
-      const __m256 wv = LoadW<W>(w, i);
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) facc[t][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + i), facc[t][0]);
+    int64_t j = 0;
+    for (; j + 8 * U <= k; j += 8 * U) {
+#pragma GCC unroll 16
+      for (int u = 0; u < U; ++u) {
+        __m256 xv[T];
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(x[t] + j + 8 * u);
+#pragma GCC unroll 16
+        for (int i = 0; i < R; ++i) {
+          const __m256 wv = LoadW<W>(w[i], j + 8 * u);
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) facc[i][t][u] = _mm256_fmadd_ps(wv, xv[t], facc[i][t][u]);
+        }
+      }
     }
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      #pragma GCC unroll 16
-      for (int u = 1; u < U; ++u) facc[t][0] = _mm256_add_ps(facc[t][0], facc[t][u]);
-      float s = HSum(facc[t][0]);
-      for (int64_t j = i; j < k; ++j) s += LoadWScalar<W>(w, j) * x[t][j];
-      acc[t] += s;
+    for (; j + 8 <= k; j += 8) {
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        const __m256 wv = LoadW<W>(w[i], j);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) facc[i][t][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + j), facc[i][t][0]);
+      }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        if constexpr (U == 2) facc[i][t][0] = _mm256_add_ps(facc[i][t][0], facc[i][t][U - 1]);
+        float sum = HSum(facc[i][t][0]);
+        for (int64_t jj = j; jj < k; ++jj) sum += LoadWScalar<W>(w[i], jj) * x[t][jj];
+        out[i * 4 + t] = sum;
+      }
     }
   }
 

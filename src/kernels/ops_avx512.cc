@@ -113,7 +113,8 @@ struct K {
   static constexpr bool kSignedQ8 = false;
   static constexpr int kQuantTile = 4;
   static constexpr int kFloatTile = 12;
-  static constexpr int kMinPanelTokens = 4;
+  static constexpr int kMinPanelTokens = 4;       // integer kernels: panel path from 4 tokens
+  static constexpr int kMinPanelTokensFloat = 24;  // float weights: row tiles win below (measured)
 
   // One Q8_0-style block of 32 (ops.h): d = f16(amax / 127), q = round_even(x * 127 / amax).
   static void QuantizeBlockQ8_0(const float* x, int8_t* q, float* d, int32_t* sum) {
@@ -249,42 +250,55 @@ struct K {
     for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
   }
 
-  // acc[t] += dot(w[0..k), x[t][0..k)) with w f32/f16/bf16. With few tokens, U independent
-  // accumulators per token hide the FMA latency.
+  // Row-path tile for float weights: out[i * 4 + t] = dot(w[i][0..k), x[t][0..k)) for R rows and
+  // T tokens. Each activation load serves R rows; U accumulators per pair hide the FMA latency.
+  static constexpr int kFloatRows = 4;
   template <WKind W, int T>
-  static void DotRowFloat(const void* w, const float* const* x, int64_t k, float* acc) {
-    constexpr int U = T == 1 ? 4 : T == 2 ? 2 : 1;
-    __m512 facc[T][U];
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      #pragma GCC unroll 16
-      for (int u = 0; u < U; ++u) facc[t][u] = _mm512_setzero_ps();
-    }
-    int64_t i = 0;
-    for (; i + 16 * U <= k; i += 16 * U) {
-      #pragma GCC unroll 16
-      for (int u = 0; u < U; ++u) {
-        const __m512 wv = LoadW<W>(w, i + 16 * u);
-        #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) facc[t][u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i + 16 * u), facc[t][u]);
+  static void DotRowsFloat(const void* const* w, const float* const* x, int64_t k, float* out) {
+    constexpr int R = kFloatRows, U = T == 1 ? 2 : 1;
+    __m512 facc[R][T][U];
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+        for (int u = 0; u < U; ++u) facc[i][t][u] = _mm512_setzero_ps();
       }
     }
-    for (; i + 16 <= k; i += 16) {
-      const __m512 wv = LoadW<W>(w, i);
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) facc[t][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i), facc[t][0]);
+    int64_t j = 0;
+    for (; j + 16 * U <= k; j += 16 * U) {
+#pragma GCC unroll 16
+      for (int u = 0; u < U; ++u) {
+        __m512 xv[T];
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) xv[t] = _mm512_loadu_ps(x[t] + j + 16 * u);
+#pragma GCC unroll 16
+        for (int i = 0; i < R; ++i) {
+          const __m512 wv = LoadW<W>(w[i], j + 16 * u);
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) facc[i][t][u] = _mm512_fmadd_ps(wv, xv[t], facc[i][t][u]);
+        }
+      }
     }
-    if (i < k) {
-      const __mmask16 m = RowMask(static_cast<int>(k - i));
-      const __m512 wv = LoadWMasked<W>(w, i, m);
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) facc[t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[t] + i), facc[t][0]);
+    for (; j < k; j += 16) {
+      const __mmask16 m = RowMask(static_cast<int>(std::min<int64_t>(16, k - j)));
+      __m512 xv[T];
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + j);
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        const __m512 wv = LoadWMasked<W>(w[i], j, m);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) facc[i][t][0] = _mm512_fmadd_ps(wv, xv[t], facc[i][t][0]);
+      }
     }
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      #pragma GCC unroll 16
-      for (int u = 1; u < U; ++u) facc[t][0] = _mm512_add_ps(facc[t][0], facc[t][u]);
-      acc[t] += _mm512_reduce_add_ps(facc[t][0]);
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        if constexpr (U == 2) facc[i][t][0] = _mm512_add_ps(facc[i][t][0], facc[i][t][U - 1]);
+        out[i * 4 + t] = _mm512_reduce_add_ps(facc[i][t][0]);
+      }
     }
   }
 

@@ -40,7 +40,11 @@ constexpr int64_t kRowChunk = 4096;        // row path: elements decoded at a ti
 constexpr int64_t kQuantPanelCols = 2048;  // panel path, int8: columns per panel (multiple of 256)
 constexpr int64_t kFloatPanelCols = 256;   // panel path, f32
 
-inline bool UsePanel(const MatMulArgs& a) { return a.n >= K::kMinPanelTokens; }
+// Float panels cost more to pack (4 bytes per weight to transpose, conversions) than int8 ones, so
+// float weights stay on the row path for more tokens.
+inline bool UsePanel(const MatMulArgs& a) {
+  return a.n >= (a.acts != nullptr ? K::kMinPanelTokens : K::kMinPanelTokensFloat);
+}
 
 // Exact dequantization through the decoders (bit-identical to DequantizeRow; tests check it), for
 // the exact path. n is a multiple of the type's block size.
@@ -109,36 +113,48 @@ void RowPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
-// F32/F16/BF16 weights read in place; quantized weights (exact path) dequantized into a row buffer.
+// F32/F16/BF16 weights read in place; quantized weights (exact path) dequantized into row buffers.
+// Rows go kFloatRows at a time so that every activation load serves several rows.
 inline void RowPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  constexpr int R = K::kFloatRows;
   const int64_t cols = a.w.cols, n = a.n;
   Scratch& s = ThreadScratch();
-  float* acc = s.acc.Get<float>(static_cast<size_t>(n));
-  for (int64_t r = r0; r < r1; ++r) {
-    Fill(acc, acc + n, 0.0f);
-    const void* w = a.w.row(r);
-    WKind kind = WKind::kF32;
-    if (a.w.type == GgmlType::F16) {
-      kind = WKind::kF16;
-    } else if (a.w.type == GgmlType::BF16) {
-      kind = WKind::kBF16;
-    } else if (a.w.type != GgmlType::F32) {
-      float* rowf = s.rowf.Get<float>(static_cast<size_t>(cols));
-      DequantizeRowFast(a.w.type, a.w.row(r), rowf, cols);
-      w = rowf;
+  WKind kind = WKind::kF32;
+  float* rowf = nullptr;
+  if (a.w.type == GgmlType::F16) {
+    kind = WKind::kF16;
+  } else if (a.w.type == GgmlType::BF16) {
+    kind = WKind::kBF16;
+  } else if (a.w.type != GgmlType::F32) {
+    rowf = s.rowf.Get<float>(static_cast<size_t>(R * cols));
+  }
+  for (int64_t r = r0; r < r1; r += R) {
+    const int nr = static_cast<int>(std::min<int64_t>(R, r1 - r));
+    const void* w[R];
+    for (int i = 0; i < R; ++i) {
+      const int64_t row = r + std::min(i, nr - 1);  // a short tile repeats its last row
+      if (rowf != nullptr) {
+        if (i < nr) DequantizeRowFast(a.w.type, a.w.row(row), rowf + i * cols, cols);
+        w[i] = rowf + std::min(i, nr - 1) * cols;
+      } else {
+        w[i] = a.w.row(row);
+      }
     }
     for (int64_t t0 = 0; t0 < n; t0 += 4) {
       const float* xs[4];
       for (int t = 0; t < 4; ++t) xs[t] = a.x + std::min(n - 1, t0 + t) * a.ldx;
+      float out[R * 4];
       WithTokens<4>(std::min<int64_t>(4, n - t0), [&]<int T>() {
         switch (kind) {
-          case WKind::kF32: K::template DotRowFloat<WKind::kF32, T>(w, xs, cols, acc + t0); break;
-          case WKind::kF16: K::template DotRowFloat<WKind::kF16, T>(w, xs, cols, acc + t0); break;
-          case WKind::kBF16: K::template DotRowFloat<WKind::kBF16, T>(w, xs, cols, acc + t0); break;
+          case WKind::kF32: K::template DotRowsFloat<WKind::kF32, T>(w, xs, cols, out); break;
+          case WKind::kF16: K::template DotRowsFloat<WKind::kF16, T>(w, xs, cols, out); break;
+          case WKind::kBF16: K::template DotRowsFloat<WKind::kBF16, T>(w, xs, cols, out); break;
         }
       });
+      for (int i = 0; i < nr; ++i) {
+        for (int64_t t = t0; t < std::min(n, t0 + 4); ++t) a.y[t * a.ldy + r + i] = out[i * 4 + (t - t0)];
+      }
     }
-    for (int64_t t = 0; t < n; ++t) a.y[t * a.ldy + r] = acc[t];
   }
 }
 
