@@ -220,6 +220,7 @@ void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n,
     });
   }
   pool.RunOnAll([jp](int, int) {
+    jp->ops->reserve_scratch(jp->args);
     const int64_t rows = jp->args.w.rows;
     for (;;) {
       const int64_t task = jp->next_task.fetch_add(jp->tasks_per_grab, std::memory_order_relaxed);

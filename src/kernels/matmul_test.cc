@@ -18,6 +18,10 @@
 #include "util/fp16.h"
 #include "util/thread_pool.h"
 
+namespace g4::kernels::testing {
+uint64_t NewCount();  // alloc_counter.cc: operator new calls so far in this binary
+}  // namespace g4::kernels::testing
+
 namespace g4::kernels {
 namespace {
 
@@ -330,7 +334,8 @@ TEST_P(ExactPath, WithinFloatRoundingOfDoubleReference) {
   const auto [isa, t] = GetParam();
   G4_REQUIRE_ISA(isa);
   const bool k = IsKQuant(t);
-  const Shape shapes[] = {{37, k ? 256 : 96, 1}, {19, k ? 512 : 320, 3}, {41, k ? 768 : 544, 7}, {33, 256, 33}};
+  const Shape shapes[] = {{37, k ? 256 : 96, 1}, {23, k ? 256 : 64, 2}, {19, k ? 512 : 320, 3},
+                          {41, k ? 768 : 544, 7}, {13, k ? 512 : 352, 16}, {33, 256, 33}};
   for (const Math math : {Math::kExact, Math::kFast}) {
     if (math == Math::kFast && !IsFloatType(t)) continue;  // quantized fast path: see FastPath
     for (const Shape& s : shapes) {
@@ -375,6 +380,29 @@ TEST(MatMul, ResultDoesNotDependOnThreadCount) {
       for (int threads : {2, 3}) {
         const std::vector<float> yt = RunMatMul(ActiveIsaLevel(), w, x, 512, n, 200, Math::kFast, threads);
         ASSERT_EQ(std::memcmp(y1.data(), yt.data(), 4 * y1.size()), 0) << TypeName(t) << " n " << n << " threads " << threads;
+      }
+    }
+  }
+}
+
+// Steady state: once scratch memory has grown for a shape, further calls allocate nothing (neither
+// operator new nor scratch growth), on every ISA, path and thread.
+TEST(MatMul, SteadyStateDoesNotAllocate) {
+  ThreadPool pool(2);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (!IsaSupported(isa)) continue;
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::F16}) {
+      for (Math math : {Math::kFast, Math::kExact}) {
+        const Weights w = MakeWeights(t, 96, 512, 1);
+        for (int64_t n : {1, 3, 40}) {
+          const std::vector<float> x = MakeActivations(n, 512, 512, 2);
+          std::vector<float> y(static_cast<size_t>(n * 96));
+          for (int warm = 0; warm < 3; ++warm) MatMulIsa(isa, w.m(), x.data(), 512, n, y.data(), 96, math, pool);
+          const uint64_t news = testing::NewCount(), grows = AlignedBuffer::GrowCount();
+          for (int i = 0; i < 5; ++i) MatMulIsa(isa, w.m(), x.data(), 512, n, y.data(), 96, math, pool);
+          EXPECT_EQ(testing::NewCount() - news, 0u) << IsaName(isa) << " " << TypeName(t) << " n " << n;
+          EXPECT_EQ(AlignedBuffer::GrowCount() - grows, 0u) << IsaName(isa) << " " << TypeName(t) << " n " << n;
+        }
       }
     }
   }

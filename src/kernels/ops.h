@@ -88,6 +88,9 @@ struct IsaOps {
   bool (*uses_lanes)(const MatMulArgs& a);
   // Output rows per unit of work: MatMul hands matmul_rows ranges that are multiples of it.
   int64_t (*rows_per_task)(const MatMulArgs& a);
+  // Grows the calling thread's scratch memory to what matmul_rows needs for this call (every pool
+  // thread calls it before taking rows, so that steady-state calls never allocate).
+  void (*reserve_scratch)(const MatMulArgs& a);
   // Computes y[t][r] for r in [r0, r1) and every token t. Called concurrently on disjoint ranges.
   void (*matmul_rows)(const MatMulArgs& a, int64_t r0, int64_t r1);
   float (*dot_f32)(const float* a, const float* b, int64_t n);

@@ -68,9 +68,14 @@ float DotF32Impl(const float* a, const float* b, int64_t n) {
 int64_t RowsPerTask(const MatMulArgs&) { return 8; }
 bool UsesLanes(const MatMulArgs&) { return false; }
 
-void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
+AlignedBuffer& RowBuffer() {
   thread_local AlignedBuffer row_buffer;
-  float* rowf = row_buffer.Get<float>(static_cast<size_t>(a.w.cols));
+  return row_buffer;
+}
+void ReserveScratch(const MatMulArgs& a) { RowBuffer().Get<float>(static_cast<size_t>(a.w.cols)); }
+
+void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
+  float* rowf = RowBuffer().Get<float>(static_cast<size_t>(a.w.cols));
   for (int64_t r = r0; r < r1; ++r) {
     if (a.acts != nullptr) {
       for (int64_t t = 0; t < a.n; ++t) a.y[t * a.ldy + r] = RefDotQuant(a.w.type, a.w.row(r), *a.acts, t);
@@ -100,7 +105,7 @@ void DequantizeRowIsa(GgmlType t, const uint8_t* src, float* dst, int64_t n) { D
 
 const IsaOps* ScalarOps() {
   static const IsaOps ops = {
-      Isa::kScalar,       scalar::QuantizeActsImpl, scalar::UsesLanes, scalar::RowsPerTask, scalar::MatMulRows,
+      Isa::kScalar,       scalar::QuantizeActsImpl, scalar::UsesLanes, scalar::RowsPerTask, scalar::ReserveScratch, scalar::MatMulRows,
       scalar::DotF32Impl, scalar::F16ToF32,         scalar::F32ToF16,    scalar::Bf16ToF32,
       scalar::F32ToBf16,  scalar::DequantizeRowIsa,
   };

@@ -5,9 +5,12 @@
 
 namespace g4::kernels {
 
+std::atomic<uint64_t> AlignedBuffer::grow_count_{0};
+
 AlignedBuffer::~AlignedBuffer() { std::free(data_); }
 
 void* AlignedBuffer::Grow(size_t bytes) {
+  grow_count_.fetch_add(1, std::memory_order_relaxed);
   bytes = (bytes + 63) / 64 * 64;
   std::free(data_);
   data_ = nullptr;

@@ -6,7 +6,9 @@
 // compiled with their -m flags and could be the copy the linker keeps for every caller.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 namespace g4::kernels {
 
@@ -24,8 +26,13 @@ class AlignedBuffer {
     return static_cast<T*>(count * sizeof(T) <= capacity_ ? data_ : Grow(count * sizeof(T)));
   }
 
+  // Number of growths (allocations) of any AlignedBuffer so far: tests check that steady-state
+  // kernel calls do not allocate.
+  static uint64_t GrowCount() { return grow_count_.load(std::memory_order_relaxed); }
+
  private:
   void* Grow(size_t bytes);
+  static std::atomic<uint64_t> grow_count_;
   void* data_ = nullptr;
   size_t capacity_ = 0;
 };

@@ -2,10 +2,11 @@
 // policy `K`): the loops shared by the SIMD instruction sets. K supplies the register-level
 // kernels; this file supplies blocking, packing, scratch memory and the choice of strategy.
 //
-// Two strategies, chosen per call from the number of tokens n:
-//  * Row path (n < K::kMinPanelTokens, generation): each weight row is decoded chunk by chunk into
-//    an L1-resident buffer and dotted with every token (4 at a time). Weights stream from memory
-//    exactly once; this is bandwidth-bound by design.
+// Two strategies, chosen per call from the number of tokens n (thresholds per ISA, measured):
+//  * Row path (few tokens: generation, speculative verification): quantized rows are decoded chunk
+//    by chunk into an L1-resident buffer and dotted with every token (4 at a time); float rows are
+//    read in place, 4 rows x 4 tokens per register tile. Weights stream from memory exactly once:
+//    this is bandwidth-bound by design.
 //  * Panel path (prompt processing): a thread packs K::kPanelRows consecutive rows x one chunk of
 //    columns into a "panel" whose SIMD lanes are rows, then runs a register-tile microkernel
 //    (kPanelRows rows x a few tokens) over all tokens. Each packed weight byte is reused by every
@@ -28,12 +29,23 @@ inline void WithTokens(int64_t t, F&& f) {
   }
 }
 
+// Per-thread scratch memory, grown on demand and reused (no allocation once warm).
 struct Scratch {
-  AlignedBuffer dq, dscale, dmterm, acc, rowf, panel_q, panel_s, panel_m, panel_f, tmpf;
+  AlignedBuffer dq, dscale, dmterm, acc, rowf, panel_q, panel_s, panel_m, panel_f, tmpf, zeros;
+  int64_t zeros_len = 0;
 };
 inline Scratch& ThreadScratch() {
   thread_local Scratch s;
   return s;
+}
+// len zero floats (stand-in rows for the rows past a matrix's end).
+inline const float* Zeros(Scratch& s, int64_t len) {
+  if (len > s.zeros_len) {
+    float* z = s.zeros.Get<float>(static_cast<size_t>(len));
+    Fill(z, z + len, 0.0f);
+    s.zeros_len = len;
+  }
+  return s.zeros.Get<float>(static_cast<size_t>(len));
 }
 
 constexpr int64_t kRowChunk = 4096;        // row path: elements decoded at a time (multiple of 256)
@@ -160,6 +172,10 @@ inline void RowPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
 
 // ---- Panel path ----
 
+// Bytes per decoded row of a panel tile: whole transpose blocks (kLanes words of 4 bytes).
+inline int64_t PanelTileStride(int64_t len) { return (len + 4 * K::kLanes - 1) / (4 * K::kLanes) * (4 * K::kLanes); }
+
+
 // Writes columns [0, ncols) (32-bit words) of PR source rows transposed into dst[c][PR]. Full
 // blocks of kLanes x kLanes words go through the ISA's register transpose; a column tail is copied
 // word by word. Rows must be readable for ncols words.
@@ -182,7 +198,7 @@ void PackQuantPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t
                     float* pm, Scratch& s) {
   constexpr int PR = K::kPanelRows, G = D::kGroup;
   const int64_t ng = len / G;
-  const int64_t stride = (len + 4 * K::kLanes - 1) / (4 * K::kLanes) * (4 * K::kLanes);  // bytes per tile row
+  const int64_t stride = PanelTileStride(len);  // bytes per tile row
   uint8_t* tile = s.dq.Get<uint8_t>(static_cast<size_t>(PR * stride));
   float* tscale = s.dscale.Get<float>(static_cast<size_t>(PR * ng));
   float* tmterm = s.dmterm.Get<float>(static_cast<size_t>(PR * ng));
@@ -239,8 +255,7 @@ void PanelPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
 inline void PackFloatPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, float* pf, Scratch& s) {
   constexpr int PR = K::kPanelRows;
   float* tile = s.tmpf.Get<float>(static_cast<size_t>(PR * len));
-  const float* zeros = s.rowf.Get<float>(static_cast<size_t>(len));
-  Fill(const_cast<float*>(zeros), const_cast<float*>(zeros) + len, 0.0f);
+  const float* zeros = Zeros(s, len);
   const uint32_t* rows[PR];
   for (int r = 0; r < PR; ++r) {
     const float* src = zeros;
@@ -281,6 +296,40 @@ inline void PanelPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
       }
     }
   }
+}
+
+// ---- Scratch reservation ----
+
+// Reserves every scratch buffer the call's path uses at its largest size for this call. Every thread
+// runs it before taking work (MatMul's threads pick rows dynamically, so a thread may see its first
+// rows of a shape at any call); after that, calls of the same shape never allocate. The paths get
+// their buffers with sizes up to these.
+inline void ReserveScratch(const MatMulArgs& a) {
+  constexpr int PR = K::kPanelRows;
+  Scratch& s = ThreadScratch();
+  const int64_t cols = a.w.cols;
+  int64_t dq = kRowChunk + K::kVecBytes, dscale = kRowChunk / 16 + 16;  // decoders (and DequantViaDecoder)
+  if (UsePanel(a) && a.acts != nullptr) {
+    const int64_t len = std::min(cols, kQuantPanelCols), ng = len / ActGroup(a.w.type);
+    dq = std::max(dq, PR * PanelTileStride(len));
+    dscale = std::max(dscale, PR * ng);
+    s.panel_q.Get<uint8_t>(static_cast<size_t>(len * PR));
+    s.panel_s.Get<float>(static_cast<size_t>(ng * PR));
+    s.panel_m.Get<float>(static_cast<size_t>(ng * PR));
+  } else if (UsePanel(a)) {
+    const int64_t len = std::min(cols, kFloatPanelCols);
+    s.panel_f.Get<float>(static_cast<size_t>(kFloatPanelCols * PR));
+    s.tmpf.Get<float>(static_cast<size_t>(PR * len));
+    Zeros(s, len);
+  } else if (a.acts != nullptr) {
+    s.panel_s.Get<float>(kRowChunk / 4 + K::kVecBytes / 4);
+    s.acc.Get<float>(static_cast<size_t>(a.n));
+  } else if (!IsFloatType(a.w.type)) {
+    s.rowf.Get<float>(static_cast<size_t>(K::kFloatRows * cols));
+  }
+  s.dq.Get<uint8_t>(static_cast<size_t>(dq));
+  s.dscale.Get<float>(static_cast<size_t>(dscale));
+  s.dmterm.Get<float>(static_cast<size_t>(dscale));
 }
 
 // ---- Entry points of the IsaOps table ----
