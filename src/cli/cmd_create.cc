@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "formats/quant_mix.h"
 #include "model/synthetic.h"
+#include "multimodal/synthetic_mmproj.h"
 #include "util/error.h"
 #include "util/timer.h"
 
@@ -20,6 +21,7 @@ struct CreateCliOptions {
   std::string vocab;
   int threads = 0;
   bool list = false;
+  std::string mmproj;  // also write a matching synthetic multimodal projector here
 };
 }  // namespace
 
@@ -33,6 +35,7 @@ void AddCreate(CLI::App& app) {
   sub->add_option("--vocab", o->vocab, "Take the vocabulary from this GGUF (e.g. a vocabulary-only file)");
   sub->add_option("-t,--threads", o->threads, "Threads");
   sub->add_flag("--list", o->list, "List the presets");
+  sub->add_option("--mmproj", o->mmproj, "Also write a matching multimodal projector (vision + audio) to this GGUF");
   sub->callback([o] {
     if (o->list) {
       for (const auto& p : Presets()) std::printf("%-16s %s\n", p.name.c_str(), p.description.c_str());
@@ -42,6 +45,9 @@ void AddCreate(CLI::App& app) {
     if (o->out.empty()) Fail("-o/--output is required");
     const auto ft = ParseFileType(o->type);
     if (!ft) Fail("--type: unknown file type '%s' (supported: %s)", o->type.c_str(), SupportedFileTypes().c_str());
+    if (!o->mmproj.empty() && FindPreset(o->preset) && FindPreset(o->preset)->arch != "gemma4") {
+      Fail("--mmproj: the encoder-free projector belongs to Gemma 4 models, not to %s", o->preset.c_str());
+    }
     CreateOptions c;
     c.preset = o->preset;
     c.type = *ft;
@@ -56,6 +62,19 @@ void AddCreate(CLI::App& app) {
     if (tty) std::fprintf(stderr, "\n");
     std::fprintf(stderr, "wrote %s (%s, %s) in %.1f s\n", o->out.c_str(), o->preset.c_str(), FileTypeName(*ft),
                  NowSeconds() - t0);
+    if (!o->mmproj.empty()) {
+      const Preset* p = FindPreset(o->preset);
+      mm::SyntheticMmprojOptions mo;
+      mo.n_embd = p->n_embd;
+      mo.matrix_type = *ft == FileType::F32 ? GgmlType::F32 : GgmlType::F16;  // llama.cpp ships mmproj files as F16
+      mo.seed = o->seed;
+      mo.name = "synthetic mmproj for ";
+      mo.name += p->name;
+      const double t1 = NowSeconds();
+      mm::WriteSyntheticMmproj(mo, o->mmproj);
+      std::fprintf(stderr, "wrote %s (projector for %s, %s) in %.1f s\n", o->mmproj.c_str(), p->name.c_str(),
+                   TypeName(mo.matrix_type), NowSeconds() - t1);
+    }
   });
 }
 

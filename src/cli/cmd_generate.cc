@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/common.h"
+#include "cli/media.h"
 #include "engine/generator.h"
 #include "util/error.h"
 
@@ -19,6 +20,7 @@ struct GenerateOptions {
   bool ignore_eos = false;
   bool no_special = false;
   std::vector<std::string> stop;
+  MediaOptions media;
 };
 
 void RunGenerate(const GenerateOptions& o) {
@@ -35,7 +37,16 @@ void RunGenerate(const GenerateOptions& o) {
   } else {
     prompt = l.tok->Encode(o.prompt, /*parse_special=*/!o.no_special, /*add_bos=*/l.tok->add_bos_token());
   }
-  if (prompt.empty()) Fail("the prompt is empty");
+  // Images and audio: embedded, then placed at the prompt's <|image|> / <|audio|> placeholders, or
+  // before the prompt text when it has none (images first, then audio).
+  std::vector<PromptPiece> pieces;
+  if (o.media.any()) {
+    auto enc = mm::MediaEncoder::Create(*l.model, o.media.mmproj, l.ctx->options().math);
+    pieces = mm::ExpandPrompt(*l.tok, prompt, o.media.EmbedAll(*enc, l.ctx->pool()));
+  } else {
+    if (prompt.empty()) Fail("the prompt is empty");
+    pieces.push_back(PromptPiece{prompt, {}, false, 0});
+  }
   StopCriteria stop;
   stop.max_tokens = o.n_predict;
   stop.eog_tokens = EndOfGenerationTokens(*l.tok);
@@ -43,7 +54,7 @@ void RunGenerate(const GenerateOptions& o) {
   stop.stop_strings = o.stop;
   Generator gen(*l.ctx, *l.tok);
   std::vector<int32_t> out;
-  GenerationResult r = gen.Generate(prompt, o.s.Params(*l.model), stop, [&](int32_t, std::string_view text) {
+  GenerationResult r = gen.Generate(pieces, o.s.Params(*l.model), stop, [&](int32_t, std::string_view text) {
     if (!o.ids && !text.empty()) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
@@ -78,6 +89,7 @@ void AddGenerate(CLI::App& app) {
   sub->add_flag("--ignore-eos", o->ignore_eos, "Keep generating through end-of-generation tokens");
   sub->add_flag("--no-special", o->no_special, "Do not recognise special tokens written in the prompt text");
   sub->add_option("--stop", o->stop, "Stop when this text is generated (repeatable)");
+  o->media.Add(sub);
   sub->callback([o] { RunGenerate(*o); });
 }
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cli/media.h"
 #include "formats/quant_mix.h"
 #include "model/kv_cache.h"
 #include "util/error.h"
@@ -17,10 +18,23 @@ struct InfoOptions {
   int64_t ctx = 4096;
   int n_seq = 1;
   std::string cache_type_k = "f16", cache_type_v = "f16";
+  std::string mmproj;
 };
 
 void RunInfo(const InfoOptions& o) {
+  // A multimodal projector (llama.cpp mmproj) is described on its own.
+  if (IsProjectorFile(o.model)) {
+    auto p = mm::Projector::Open(o.model);
+    if (o.json) {
+      std::printf("%s\n", ProjectorJson(*p).dump(2).c_str());
+    } else {
+      PrintProjector(*p);
+    }
+    return;
+  }
   auto m = Model::Load(o.model);
+  // The image/audio embedder: from --mmproj, or the model file's own tensors.
+  std::unique_ptr<mm::Projector> proj = o.mmproj.empty() ? mm::Projector::FromModelFile(m->file()) : mm::Projector::Open(o.mmproj);
   const ModelConfig& c = m->config();
   const gguf::File& f = m->file();
   KvCacheOptions kvo;
@@ -71,6 +85,7 @@ void RunInfo(const InfoOptions& o) {
                    {"n_seq", o.n_seq},
                    {"cache_type_k", TypeName(kvo.type_k)},
                    {"cache_type_v", TypeName(kvo.type_v)}};
+    if (proj) j["multimodal"] = ProjectorJson(*proj);
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
@@ -99,18 +114,20 @@ void RunInfo(const InfoOptions& o) {
   std::printf("  weights:       %s\n", HumanBytes(static_cast<double>(m->weights().total_bytes)).c_str());
   std::printf("  KV cache:      %s at ctx %lld x %d sequence(s) (K %s, V %s)\n", HumanBytes(static_cast<double>(kv_bytes)).c_str(),
               (long long)o.ctx, o.n_seq, TypeName(kvo.type_k), TypeName(kvo.type_v));
+  if (proj) PrintProjector(*proj);
 }
 }  // namespace
 
 void AddInfo(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* sub = app.add_subcommand("info", "Show a model's architecture, tensors and memory needs");
-  sub->add_option("model", o->model, "Model file (GGUF)")->required();
+  sub->add_option("model", o->model, "Model file or multimodal projector (GGUF)")->required();
   sub->add_flag("--json", o->json, "Print JSON");
   sub->add_option("-c,--ctx", o->ctx, "Context size for the KV cache estimate")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   sub->add_option("--parallel", o->n_seq, "Sequences (server slots) for the KV cache estimate")->check(CLI::Range(1, 1024));
   sub->add_option("--cache-type-k", o->cache_type_k, "KV cache type for keys");
   sub->add_option("--cache-type-v", o->cache_type_v, "KV cache type for values");
+  sub->add_option("--mmproj", o->mmproj, "Also describe this multimodal projector (llama.cpp mmproj GGUF)");
   sub->callback([o] { RunInfo(*o); });
 }
 

@@ -59,5 +59,6 @@ void AddTokenize(CLI::App& app);
 void AddInfo(CLI::App& app);
 void AddCreate(CLI::App& app);
 void AddBench(CLI::App& app);
+void AddEmbed(CLI::App& app);
 
 }  // namespace g4::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   g4::cli::AddInfo(app);
   g4::cli::AddCreate(app);
   g4::cli::AddBench(app);
+  g4::cli::AddEmbed(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
