@@ -60,5 +60,7 @@ void AddInfo(CLI::App& app);
 void AddCreate(CLI::App& app);
 void AddBench(CLI::App& app);
 void AddEmbed(CLI::App& app);
+void AddRender(CLI::App& app);
+void AddRun(CLI::App& app);
 
 }  // namespace g4::cli

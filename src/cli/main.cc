@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   g4::cli::AddCreate(app);
   g4::cli::AddBench(app);
   g4::cli::AddEmbed(app);
+  g4::cli::AddRender(app);
+  g4::cli::AddRun(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

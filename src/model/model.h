@@ -2,6 +2,7 @@
 // so one Model is shared by every context (server slots, drafters) that runs it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,10 @@ class Model {
   // precision of the attention weights, so F32 models (the golden test models) get an F32 cache and
   // every quantized or half-precision model an F16 one (half the memory, as llama.cpp's default).
   GgmlType DefaultCacheType() const;
+
+  // Reads every page of the weights once, in file order, so the first tokens do not wait for page
+  // faults; progress(fraction) is called as it goes (the loading bar of `gemma4 run`).
+  void Prefault(const std::function<void(double)>& progress) const;
 
  private:
   Model() = default;

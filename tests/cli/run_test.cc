@@ -1,0 +1,120 @@
+// `gemma4 run` driven as a user drives it: through a terminal (tmux send-keys / capture-pane),
+// including Ctrl-C in the middle of an answer; and in pipelines (prompt argument, piped stdin).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "testutil.h"
+
+namespace g4 {
+namespace {
+
+using g4::testing::CliPath;
+using g4::testing::RunCommand;
+
+bool HaveTmux() { return RunCommand("command -v tmux >/dev/null 2>&1").status == 0; }
+
+// A tmux session running one command in a fixed-size window.
+class Terminal {
+ public:
+  explicit Terminal(const std::string& cmd) : name_("g4run" + std::to_string(::getpid())) {
+    RunCommand("tmux kill-session -t " + name_ + " 2>/dev/null");
+    const std::string full = "tmux new-session -d -s " + name_ + " -x 160 -y 50 \"" + cmd + "; echo EXIT=\\$?; sleep 120\"";
+    ok_ = RunCommand(full).status == 0;
+  }
+  ~Terminal() { RunCommand("tmux kill-session -t " + name_ + " 2>/dev/null"); }
+  bool ok() const { return ok_; }
+  void Keys(const std::string& keys) { RunCommand("tmux send-keys -t " + name_ + " " + keys); }
+  void Line(const std::string& text) { Keys("-l '" + text + "'"), Keys("Enter"); }
+  std::string Screen() { return RunCommand("tmux capture-pane -p -S -200 -t " + name_).out; }
+  // Waits until the screen contains `needle` `times` times (or the timeout passes).
+  bool WaitFor(const std::string& needle, int times = 1, double seconds = 30) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+      const std::string s = Screen();
+      int n = 0;
+      for (size_t p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
+      if (n >= times) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+};
+
+TEST(Run, InteractiveSessionWithCtrlC) {
+  G4_REQUIRE_SHARED();
+  if (!HaveTmux()) GTEST_SKIP() << "tmux is not installed (scripts/install-deps.sh installs it)";
+  // The golden tiny model's greedy continuation never ends on its own, so only Ctrl-C stops it.
+  const std::string model = g4::testing::SharedPath("golden/g4u-tiny/g4u-tiny.f32.gguf");
+  const std::string dir = g4::testing::TempDir();
+  Terminal t(CliPath() + " run -m " + model + " --temp 0 -t 1");
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE(t.WaitFor(">>>")) << t.Screen();
+  t.Line("Hello there");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  t.Keys("C-c");
+  ASSERT_TRUE(t.WaitFor("[stopped]")) << t.Screen();
+  ASSERT_TRUE(t.WaitFor(">>>", 2)) << t.Screen();
+  t.Line("/stats");
+  ASSERT_TRUE(t.WaitFor("context: ")) << t.Screen();
+  t.Line("/think on");
+  ASSERT_TRUE(t.WaitFor("thinking on")) << t.Screen();
+  t.Line("/save " + dir + "/conv.json");
+  ASSERT_TRUE(t.WaitFor("saved 2 messages")) << t.Screen();
+  // Multi-line input, then stop that answer too.
+  t.Line("\"\"\"first line");
+  t.Line("second line\"\"\"");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  t.Keys("C-c");
+  ASSERT_TRUE(t.WaitFor("[stopped]", 2)) << t.Screen();
+  t.Line("/clear");
+  ASSERT_TRUE(t.WaitFor("conversation cleared")) << t.Screen();
+  t.Line("/load " + dir + "/conv.json");
+  ASSERT_TRUE(t.WaitFor("loaded 2 messages")) << t.Screen();
+  t.Line("/nonsense");
+  ASSERT_TRUE(t.WaitFor("unknown command /nonsense")) << t.Screen();
+  t.Keys("C-d");
+  ASSERT_TRUE(t.WaitFor("EXIT=0")) << t.Screen();
+  const auto saved = nlohmann::json::parse(g4::testing::ReadText(dir + "/conv.json"));
+  ASSERT_EQ(saved.size(), 2u);
+  EXPECT_EQ(saved[0]["role"], "user");
+  EXPECT_EQ(saved[0]["content"], "Hello there");
+  EXPECT_EQ(saved[1]["role"], "assistant");
+}
+
+TEST(Run, OneShotPrintsOnlyTheAnswer) {
+  G4_REQUIRE_SHARED();
+  const std::string model = g4::testing::SharedPath("golden/g4u-tiny/g4u-tiny.f32.gguf");
+  auto a = RunCommand(CliPath() + " run -m " + model + " 'Hello there' -n 12 --temp 0 2>/dev/null");
+  ASSERT_EQ(a.status, 0);
+  auto b = RunCommand("printf 'Hello there' | " + CliPath() + " run -m " + model + " -n 12 --temp 0 2>/dev/null");
+  ASSERT_EQ(b.status, 0);
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_FALSE(a.out.empty());
+  EXPECT_EQ(a.out.find(">>>"), std::string::npos);  // no banner, no prompt: composes in pipelines
+}
+
+TEST(Run, BadToolsFileIsAClearError) {
+  G4_REQUIRE_SHARED();
+  const std::string model = g4::testing::SharedPath("golden/g4u-tiny/g4u-tiny.f32.gguf");
+  const std::string dir = g4::testing::TempDir();
+  g4::testing::WriteBytes(dir + "/tools.json", "[{\"type\":\"function\",\"function\":{\"description\":\"x\"}}]");
+  auto r = RunCommand(CliPath() + " run -m " + model + " hi --tools " + dir + "/tools.json 2>&1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("tools[0]"), std::string::npos) << r.out;
+  g4::testing::WriteBytes(dir + "/bad.json", "[{");
+  r = RunCommand(CliPath() + " run -m " + model + " hi --tools " + dir + "/bad.json 2>&1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("not valid JSON"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace g4
