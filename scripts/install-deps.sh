@@ -7,7 +7,7 @@ PACKAGES=(
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libstb-dev
   libwebp-dev libsndfile1-dev libsoxr-dev libmpg123-dev
   python3 python3-jinja2 python3-numpy
-  clang libclang-rt-14-dev tmux
+  clang libclang-rt-14-dev tmux libedit-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
