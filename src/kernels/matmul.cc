@@ -66,7 +66,8 @@ const IsaOps& Active() {
 }
 
 // Sizes a QuantActs for n tokens of `cols` values for weight type t and points it into buffers.
-void LayoutQuantActs(GgmlType t, int64_t n, int64_t cols, bool lanes, OwnedQuantActs* o) {
+void LayoutQuantActs(GgmlType t, int64_t n, int64_t cols, int layouts, OwnedQuantActs* o) {
+  const bool lanes = (layouts & kActLanes) != 0;
   QuantActs* a = &o->acts;
   a->wtype = t;
   a->n = n;
@@ -196,9 +197,9 @@ void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n,
   // threads with different pools); it grows to the largest call and is then reused.
   thread_local OwnedQuantActs workspace;
   if (math == Math::kFast && IsQuantizedMatMulType(w.type)) {
-    LayoutQuantActs(w.type, n, w.cols, job.ops->uses_lanes(job.args), &workspace);
     job.acts = &workspace.acts;
-    job.args.acts = job.acts;
+    job.args.acts = job.acts;  // set before act_layouts: it picks the integer path's layouts
+    LayoutQuantActs(w.type, n, w.cols, job.ops->act_layouts(job.args), &workspace);
   }
 
   job.rows_per_task = std::max<int64_t>(1, job.ops->rows_per_task(job.args));
@@ -211,11 +212,11 @@ void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n,
     job.ops->quantize_acts(x, ldx, 0, n, job.acts);  // too little work to wake the pool for
   } else if (job.acts != nullptr) {
     pool.RunOnAll([jp](int, int) {
-      // Quantize the activations, a few tokens per grab.
+      // Quantize the activations, 16 tokens per grab.
       for (;;) {
-        const int64_t t0 = jp->next_token.fetch_add(4, std::memory_order_relaxed);
+        const int64_t t0 = jp->next_token.fetch_add(16, std::memory_order_relaxed);
         if (t0 >= jp->args.n) break;
-        jp->ops->quantize_acts(jp->x, jp->args.ldx, t0, std::min(jp->args.n, t0 + 4), jp->acts);
+        jp->ops->quantize_acts(jp->x, jp->args.ldx, t0, std::min(jp->args.n, t0 + 16), jp->acts);
       }
     });
   }
@@ -238,10 +239,10 @@ void MatMul(const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, i
 }
 
 void QuantizeActsForTest(Isa isa, GgmlType wtype, const float* x, int64_t ldx, int64_t n, int64_t cols,
-                         OwnedQuantActs* out, bool lanes) {
+                         OwnedQuantActs* out, int layouts) {
   if (!IsQuantizedMatMulType(wtype)) Fail("QuantizeActsForTest: %s is not a quantized weight type", TypeName(wtype));
   if (cols % Traits(wtype).block_size != 0) Fail("QuantizeActsForTest: cols %lld", static_cast<long long>(cols));
-  LayoutQuantActs(wtype, n, cols, lanes, out);
+  LayoutQuantActs(wtype, n, cols, layouts, out);
   OpsFor(isa).quantize_acts(x, ldx, 0, n, &out->acts);
 }
 

@@ -76,16 +76,18 @@ struct MatMulArgs {
   const QuantActs* acts = nullptr;  // set for kFast with a quantized weight type
 };
 
+enum : int { kActLanes = 1 };
+
 // Element storage of float weights (the per-ISA kernels are templated on it).
 enum class WKind { kF32, kF16, kBF16 };
 
 struct IsaOps {
   Isa isa;
   // Quantizes tokens [t0, t1) of x ([n][ldx]) into acts (whose buffers are sized for acts->n
-  // tokens), filling q, d, sum, bias, dsum.
+  // tokens), filling q, d, sum, bias, dsum and the optional layouts.
   void (*quantize_acts)(const float* x, int64_t ldx, int64_t t0, int64_t t1, QuantActs* acts);
-  // Whether matmul_rows will take the row path (it then needs QuantActs::lanes).
-  bool (*uses_lanes)(const MatMulArgs& a);
+  // Which optional activation layouts matmul_rows will read (kActLanes: the row path's).
+  int (*act_layouts)(const MatMulArgs& a);
   // Output rows per unit of work: MatMul hands matmul_rows ranges that are multiples of it.
   int64_t (*rows_per_task)(const MatMulArgs& a);
   // Grows the calling thread's scratch memory to what matmul_rows needs for this call (every pool
@@ -124,7 +126,7 @@ struct OwnedQuantActs {
   AlignedBuffer q, d, sum, bias, dsum, dl, bl;
 };
 void QuantizeActsForTest(Isa isa, GgmlType wtype, const float* x, int64_t ldx, int64_t n, int64_t cols,
-                         OwnedQuantActs* out, bool lanes = true);
+                         OwnedQuantActs* out, int layouts = kActLanes);
 
 // Scalar reference dot products of the fast path: one weight row (GGUF layout, `cols` elements)
 // with token t of acts, in llama.cpp's per-type formulas (ggml-cpu/quants.c generic versions, with

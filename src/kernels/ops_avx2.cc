@@ -447,7 +447,7 @@ void DequantizeRowIsa(GgmlType t, const uint8_t* src, float* dst, int64_t n) {
 
 const IsaOps* Avx2Ops() {
   static const IsaOps ops = {
-      Isa::kAvx2,         avx2::QuantizeActsImpl, avx2::UsesLanes, avx2::RowsPerTask, avx2::ReserveScratch, avx2::MatMulRows,
+      Isa::kAvx2,         avx2::QuantizeActsImpl, avx2::ActLayouts, avx2::RowsPerTask, avx2::ReserveScratch, avx2::MatMulRows,
       avx2::DotF32Impl,   avx2::K::F16ToF32,      avx2::K::F32ToF16, avx2::K::Bf16ToF32,
       avx2::K::F32ToBf16, avx2::DequantizeRowIsa,
   };

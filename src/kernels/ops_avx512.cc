@@ -410,7 +410,7 @@ void DequantizeRowIsa(GgmlType t, const uint8_t* src, float* dst, int64_t n) {
 
 const IsaOps* Avx512Ops() {
   static const IsaOps ops = {
-      Isa::kAvx512,         avx512::QuantizeActsImpl, avx512::UsesLanes, avx512::RowsPerTask, avx512::ReserveScratch, avx512::MatMulRows,
+      Isa::kAvx512,         avx512::QuantizeActsImpl, avx512::ActLayouts, avx512::RowsPerTask, avx512::ReserveScratch, avx512::MatMulRows,
       avx512::DotF32Impl,   avx512::K::F16ToF32,      avx512::K::F32ToF16, avx512::K::Bf16ToF32,
       avx512::K::F32ToBf16, avx512::DequantizeRowIsa,
   };

@@ -66,7 +66,7 @@ float DotF32Impl(const float* a, const float* b, int64_t n) {
 }
 
 int64_t RowsPerTask(const MatMulArgs&) { return 8; }
-bool UsesLanes(const MatMulArgs&) { return false; }
+int ActLayouts(const MatMulArgs&) { return 0; }
 
 AlignedBuffer& RowBuffer() {
   thread_local AlignedBuffer row_buffer;
@@ -105,7 +105,7 @@ void DequantizeRowIsa(GgmlType t, const uint8_t* src, float* dst, int64_t n) { D
 
 const IsaOps* ScalarOps() {
   static const IsaOps ops = {
-      Isa::kScalar,       scalar::QuantizeActsImpl, scalar::UsesLanes, scalar::RowsPerTask, scalar::ReserveScratch, scalar::MatMulRows,
+      Isa::kScalar,       scalar::QuantizeActsImpl, scalar::ActLayouts, scalar::RowsPerTask, scalar::ReserveScratch, scalar::MatMulRows,
       scalar::DotF32Impl, scalar::F16ToF32,         scalar::F32ToF16,    scalar::Bf16ToF32,
       scalar::F32ToBf16,  scalar::DequantizeRowIsa,
   };

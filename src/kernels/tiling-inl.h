@@ -190,22 +190,25 @@ inline void TransposeToPanel(const uint32_t* const* rows, int64_t ncols, uint32_
   }
 }
 
-// Packs rows [pr0, pr0 + nrows) x columns [e0, e0 + len) (whole blocks) into an int8 panel; rows
-// beyond nrows (the matrix's end) are zero. The rows are decoded into a row-major scratch tile
-// first (each row padded to whole transpose blocks), then transposed block by block.
+// Decodes rows [pr0, pr0 + nrows) x columns [e0, e0 + len) (whole blocks) into a row-major tile of
+// PR rows (rows past nrows, beyond the matrix's end, are zero), each PanelTileStride(len) bytes
+// (zero-padded to whole transpose blocks), with scales / min terms [PR][len / G].
+struct DecodedTile {
+  const uint8_t* q;
+  int64_t stride;
+  const float* scale;
+  const float* mterm;
+};
 template <class D>
-void PackQuantPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, uint8_t* pq, float* ps,
-                    float* pm, Scratch& s) {
+DecodedTile DecodeTile(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, Scratch& s) {
   constexpr int PR = K::kPanelRows, G = D::kGroup;
   const int64_t ng = len / G;
-  const int64_t stride = PanelTileStride(len);  // bytes per tile row
+  const int64_t stride = PanelTileStride(len);
   uint8_t* tile = s.dq.Get<uint8_t>(static_cast<size_t>(PR * stride));
   float* tscale = s.dscale.Get<float>(static_cast<size_t>(PR * ng));
   float* tmterm = s.dmterm.Get<float>(static_cast<size_t>(PR * ng));
-  const uint32_t* rows[PR];
   for (int r = 0; r < PR; ++r) {
     uint8_t* t = tile + r * stride;
-    rows[r] = reinterpret_cast<const uint32_t*>(t);
     if (r < nrows) {
       D::Decode(w.row(pr0 + r) + e0 / D::kBlock * D::kBlockBytes, len / D::kBlock, t, tscale + r * ng, tmterm + r * ng);
       std::memset(t + len, 0, static_cast<size_t>(stride - len));
@@ -215,13 +218,25 @@ void PackQuantPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t
       Fill(tmterm + r * ng, tmterm + (r + 1) * ng, 0.0f);
     }
   }
+  return DecodedTile{tile, stride, tscale, tmterm};
+}
+
+// Packs a decoded tile into an int8 panel (layout at the top of this file).
+template <class D>
+void PackQuantPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, uint8_t* pq, float* ps,
+                    float* pm, Scratch& s) {
+  constexpr int PR = K::kPanelRows, G = D::kGroup;
+  const int64_t ng = len / G;
+  const DecodedTile tile = DecodeTile<D>(w, pr0, nrows, e0, len, s);
+  const uint32_t* rows[PR];
+  for (int r = 0; r < PR; ++r) rows[r] = reinterpret_cast<const uint32_t*>(tile.q + r * tile.stride);
   TransposeToPanel(rows, len / 4, reinterpret_cast<uint32_t*>(pq));
   for (int64_t g = 0; g < ng; ++g) {
-    for (int r = 0; r < PR; ++r) ps[g * PR + r] = tscale[r * ng + g];
+    for (int r = 0; r < PR; ++r) ps[g * PR + r] = tile.scale[r * ng + g];
   }
   if constexpr (D::kHasMin) {
     for (int64_t g = 0; g < ng; ++g) {
-      for (int r = 0; r < PR; ++r) pm[g * PR + r] = tmterm[r * ng + g];
+      for (int r = 0; r < PR; ++r) pm[g * PR + r] = tile.mterm[r * ng + g];
     }
   }
 }
@@ -358,7 +373,7 @@ struct PanelPathFn {
 };
 
 inline int64_t RowsPerTask(const MatMulArgs& a) { return UsePanel(a) ? K::kPanelRows : 8; }
-inline bool UsesLanes(const MatMulArgs& a) { return !UsePanel(a); }
+inline int ActLayouts(const MatMulArgs& a) { return UsePanel(a) ? 0 : kActLanes; }
 
 inline void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const bool quant_fast = a.acts != nullptr;
