@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/output_stream.h"
 #include "util/error.h"
 #include "util/timer.h"
 
@@ -54,57 +55,9 @@ int Generator::Prefill(std::span<const int32_t> tokens) {
   return Prefill(std::span<const PromptPiece>(&p, 1));
 }
 
-namespace {
-
-constexpr uint64_t kEmbdKey = 1ull << 63;  // set in the keys of embedding rows, never in token ids
-constexpr uint64_t kNoReuse = ~0ull;       // a row that never matches the cache
-
-uint64_t RowKey(uint64_t key, size_t row) {
-  if (key == 0) return kNoReuse;
-  uint64_t z = key + 0x9e3779b97f4a7c15ull * (row + 1);  // splitmix64 finaliser
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z = kEmbdKey | (z ^ (z >> 31));
-  return z == kNoReuse ? kEmbdKey : z;
-}
-
-}  // namespace
-
 int Generator::Prefill(std::span<const PromptPiece> prompt) {
-  const int64_t E = ctx_.config().n_embd;
-  // One key per position, and the first position and length of every piece.
-  std::vector<uint64_t> keys;
-  std::vector<size_t> start(prompt.size()), rows(prompt.size());
-  for (size_t i = 0; i < prompt.size(); ++i) {
-    const PromptPiece& p = prompt[i];
-    start[i] = keys.size();
-    if (!p.embd.empty()) {
-      if (!p.tokens.empty()) Fail("prompt piece %zu has both token ids and embedding rows", i);
-      if (p.embd.size() % static_cast<size_t>(E) != 0) {
-        Fail("prompt piece %zu: %zu values are not whole rows of the hidden size %lld", i, p.embd.size(), (long long)E);
-      }
-      rows[i] = p.embd.size() / static_cast<size_t>(E);
-      for (size_t r = 0; r < rows[i]; ++r) keys.push_back(RowKey(p.key, r));
-    } else {
-      rows[i] = p.tokens.size();
-      for (int32_t t : p.tokens) {
-        if (t < 0) Fail("prompt piece %zu: negative token id %d", i, t);
-        keys.push_back(static_cast<uint64_t>(t));
-      }
-    }
-  }
-  if (keys.empty()) Fail("the prompt is empty");
-  // Longest common prefix with what the cache holds; at least the last position is run again so that
-  // its logits are fresh, and an image is never resumed in its middle.
-  size_t common = 0;
-  while (common < cached_keys_.size() && common < keys.size() && cached_keys_[common] == keys[common] &&
-         keys[common] != kNoReuse) {
-    ++common;
-  }
-  if (common == keys.size()) --common;
-  for (size_t i = 0; i < prompt.size(); ++i) {
-    if (prompt[i].bidirectional && start[i] < common && common < start[i] + rows[i]) common = start[i];
-  }
+  const PromptPlan plan(prompt, ctx_.config().n_embd);
+  size_t common = plan.ReusablePrefix(cached_keys_);
   if (common < cached_keys_.size()) {
     if (ctx_.kv().CanTruncate(seq_, static_cast<int64_t>(common))) {
       ctx_.kv().Truncate(seq_, static_cast<int64_t>(common));
@@ -116,69 +69,25 @@ int Generator::Prefill(std::span<const PromptPiece> prompt) {
     }
   }
   const int64_t n_ctx = ctx_.kv().options().n_ctx;
-  if (static_cast<int64_t>(keys.size()) > n_ctx) {
-    Fail("the prompt has %zu positions but the context holds %lld", keys.size(), (long long)n_ctx);
+  if (static_cast<int64_t>(plan.size()) > n_ctx) {
+    Fail("the prompt has %zu positions but the context holds %lld", plan.size(), (long long)n_ctx);
   }
   const int64_t step = ctx_.options().n_batch;
   Batch b;
-  int32_t group = 0;
-  auto flush = [&] {
-    if (b.empty()) return;
-    ctx_.Decode(b);
-    for (int j = 0; j < b.size(); ++j) {
-      cached_.push_back(b.token[j]);
-      cached_keys_.push_back(keys[static_cast<size_t>(b.pos[j])]);
-    }
+  for (size_t pos = common; pos < plan.size();) {
     b.Clear();
-    group = 0;
-  };
-  const size_t last = keys.size() - 1;
-  for (size_t i = 0; i < prompt.size(); ++i) {
-    const PromptPiece& p = prompt[i];
-    const size_t s = start[i], n = rows[i];
-    if (s + n <= common) continue;
-    const size_t r0 = common > s ? common - s : 0;
-    if (p.embd.empty()) {
-      for (size_t r = r0; r < n; ++r) {
-        if (b.size() >= step) flush();
-        b.Add(p.tokens[r], seq_, static_cast<int64_t>(s + r), s + r == last);
-      }
-    } else {
-      if (p.bidirectional) {
-        if (static_cast<int64_t>(n) > step) {
-          Fail("an image of %zu soft tokens must be evaluated in one batch, but the batch size is %lld: raise it", n,
-               (long long)step);
-        }
-        if (b.size() + static_cast<int64_t>(n) > step) flush();
-        ++group;
-      }
-      for (size_t r = r0; r < n; ++r) {
-        if (!p.bidirectional && b.size() >= step) flush();
-        b.AddEmbedding(p.embd.data() + r * static_cast<size_t>(E), E, seq_, static_cast<int64_t>(s + r), s + r == last,
-                       p.bidirectional ? group : 0);
-      }
+    int32_t group = 1;
+    const size_t n = plan.AddToBatch(b, seq_, pos, step, step, &group);
+    G4_CHECK(n > 0);
+    ctx_.Decode(b);
+    for (size_t k = pos; k < pos + n; ++k) {
+      cached_.push_back(plan.token_at(k));
+      cached_keys_.push_back(plan.keys()[k]);
     }
+    pos += n;
   }
-  flush();
-  return static_cast<int>(keys.size() - common);
+  return static_cast<int>(plan.size() - common);
 }
-
-namespace {
-// Length of the longest suffix of `text` that is a proper prefix of some stop string: that much text
-// must be held back because a stop string may still complete.
-size_t HeldBack(std::string_view text, const std::vector<std::string>& stops) {
-  size_t hold = 0;
-  for (const auto& s : stops) {
-    for (size_t k = std::min(s.size() - 1, text.size()); k > hold; --k) {
-      if (text.substr(text.size() - k) == std::string_view(s).substr(0, k)) {
-        hold = k;
-        break;
-      }
-    }
-  }
-  return hold;
-}
-}  // namespace
 
 GenerationResult Generator::Generate(std::span<const int32_t> prompt, const SamplingParams& sampling,
                                      const StopCriteria& stop, const TokenCallback& on_token) {
@@ -199,8 +108,7 @@ GenerationResult Generator::Generate(std::span<const PromptPiece> prompt, const 
   for (const PromptPiece& p : prompt) {
     for (int32_t t : p.tokens) sampler.Accept(t);
   }
-  StreamingDecoder decoder(tok_, render_special_);
-  std::string pending;  // final text not yet emitted (possible stop-string prefix)
+  OutputStream out(tok_, stop.stop_strings, render_special_);
   const int64_t n_ctx = ctx_.kv().options().n_ctx;
   const double t1 = NowSeconds();
   for (;;) {
@@ -213,31 +121,16 @@ GenerationResult Generator::Generate(std::span<const PromptPiece> prompt, const 
     r.tokens.push_back(tok);
     const bool eog = std::find(stop.eog_tokens.begin(), stop.eog_tokens.end(), tok) != stop.eog_tokens.end();
     if (eog && !stop.ignore_eos) {
-      std::string tail = decoder.Flush();
-      if (stop.include_eog_text) tail += std::string(tok_.TokenBytes(tok, true));
-      r.text += pending + tail;
-      if (!(pending + tail).empty() && on_token) on_token(tok, pending + tail);
-      pending.clear();
+      const std::string tail = out.EndOfGeneration(tok, stop.include_eog_text);
+      r.text += tail;
+      if (!tail.empty() && on_token) on_token(tok, tail);
       r.finish = FinishReason::kEndOfGeneration;
       break;
     }
-    pending += decoder.Push(tok);
-    // Stop strings: cut at the first occurrence.
-    bool stopped = false;
-    for (const auto& s : stop.stop_strings) {
-      const size_t at = s.empty() ? std::string::npos : pending.find(s);
-      if (at != std::string::npos) {
-        pending.resize(at);
-        stopped = true;
-      }
-    }
-    const size_t hold = stopped ? 0 : HeldBack(pending, stop.stop_strings);
-    const std::string emit = pending.substr(0, pending.size() - hold);
-    pending.erase(0, emit.size());
-    r.text += emit;
-    bool keep_going = true;
-    if (on_token) keep_going = on_token(tok, emit);
-    if (stopped) {
+    const OutputStream::Step s = out.Push(tok);
+    r.text += s.text;
+    const bool keep_going = on_token ? on_token(tok, s.text) : true;
+    if (s.stop_string) {
       r.finish = FinishReason::kStopString;
       break;
     }
@@ -256,7 +149,7 @@ GenerationResult Generator::Generate(std::span<const PromptPiece> prompt, const 
     cached_keys_.push_back(static_cast<uint64_t>(tok));
   }
   if (r.finish != FinishReason::kStopString && r.finish != FinishReason::kEndOfGeneration) {
-    const std::string tail = pending + decoder.Flush();
+    const std::string tail = out.Flush();
     if (!tail.empty()) {
       r.text += tail;
       if (on_token) on_token(-1, tail);

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/prompt.h"
 #include "model/context.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -37,16 +38,6 @@ struct GenerationResult {
   int n_prompt_evaluated = 0;   // prompt tokens actually run (the rest came from the cache)
   double t_prompt = 0;          // seconds
   double t_generate = 0;        // seconds, first generated token's forward excluded from prompt time
-};
-
-// One span of a prompt that mixes text and media: token ids, or rows of input embeddings (the soft
-// tokens of an image or an audio clip, made by multimodal/media.h).
-struct PromptPiece {
-  std::vector<int32_t> tokens;  // token ids; empty for an embedding span
-  std::vector<float> embd;      // [n_rows][n_embd] input rows, used without the sqrt(n_embd) scale
-  bool bidirectional = false;   // the rows see each other in both directions and are evaluated in one
-                                // step (the soft tokens of one image); otherwise causal (text, audio)
-  uint64_t key = 0;             // identifies the rows' content for prefix reuse (0: never reused)
 };
 
 // The tokens that end a model's turn, looked up by name: <eos>, <turn|> and <|tool_response>
