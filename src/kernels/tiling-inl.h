@@ -15,7 +15,8 @@
 //             scale [kc/G][PR], mterm [kc/G][PR] float (see decode-inl.h for their meaning)
 //      f32:   w [kc][PR] float
 //    Output tiles are stored as PR consecutive floats of y per token; columns chunks after the
-//    first accumulate into y.
+//    first accumulate into y. kPanelsPerPass panels are packed per column chunk and every token
+//    tile runs over all of them, so activations stream from cache once per 4 panels.
 
 // Calls f.template operator()<T>() for T = t (1 <= t <= kMax).
 template <int kMax, typename F>
@@ -51,6 +52,8 @@ inline const float* Zeros(Scratch& s, int64_t len) {
 constexpr int64_t kRowChunk = 4096;        // row path: elements decoded at a time (multiple of 256)
 constexpr int64_t kQuantPanelCols = 2048;  // panel path, int8: columns per panel (multiple of 256)
 constexpr int64_t kFloatPanelCols = 256;   // panel path, f32
+constexpr int kPanelsPerPass = 4;          // panels packed per column chunk: each token tile of
+                                           // activations (in L1) is used for all of them
 
 // Float panels cost more to pack (4 bytes per weight to transpose, conversions) than int8 ones, so
 // float weights stay on the row path for more tokens.
@@ -247,18 +250,27 @@ void PanelPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const int64_t cols = a.w.cols;
   Scratch& s = ThreadScratch();
   const int64_t max_len = std::min(cols, kQuantPanelCols);
-  uint8_t* pq = s.panel_q.Get<uint8_t>(static_cast<size_t>(max_len * PR));
-  float* ps = s.panel_s.Get<float>(static_cast<size_t>(max_len / G * PR));
-  float* pm = s.panel_m.Get<float>(static_cast<size_t>(max_len / G * PR));
-  for (int64_t pr0 = r0; pr0 < r1; pr0 += PR) {
-    const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
+  const int64_t q_size = max_len * PR, s_size = max_len / G * PR;  // per panel
+  uint8_t* pq = s.panel_q.Get<uint8_t>(static_cast<size_t>(kPanelsPerPass * q_size));
+  float* ps = s.panel_s.Get<float>(static_cast<size_t>(kPanelsPerPass * s_size));
+  float* pm = s.panel_m.Get<float>(static_cast<size_t>(kPanelsPerPass * s_size));
+  for (int64_t sp0 = r0; sp0 < r1; sp0 += kPanelsPerPass * PR) {
+    const int np = static_cast<int>(std::min<int64_t>(kPanelsPerPass, (r1 - sp0 + PR - 1) / PR));
     for (int64_t e0 = 0; e0 < cols; e0 += kQuantPanelCols) {
       const int64_t len = std::min(kQuantPanelCols, cols - e0);
-      PackQuantPanel<D>(a.w, pr0, nrows, e0, len, pq, ps, pm, s);
+      for (int p = 0; p < np; ++p) {
+        const int64_t pr0 = sp0 + p * PR;
+        const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
+        PackQuantPanel<D>(a.w, pr0, nrows, e0, len, pq + p * q_size, ps + p * s_size, pm + p * s_size, s);
+      }
       for (int64_t t0 = 0; t0 < a.n; t0 += K::kQuantTile) {
         WithTokens<K::kQuantTile>(std::min<int64_t>(K::kQuantTile, a.n - t0), [&]<int T>() {
-          K::template PanelQuant<D, T>(pq, ps, pm, len / G, *a.acts, t0, e0 / G, a.y + t0 * a.ldy + pr0, a.ldy,
-                                       nrows, e0 > 0);
+          for (int p = 0; p < np; ++p) {
+            const int64_t pr0 = sp0 + p * PR;
+            const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
+            K::template PanelQuant<D, T>(pq + p * q_size, ps + p * s_size, pm + p * s_size, len / G, *a.acts, t0,
+                                         e0 / G, a.y + t0 * a.ldy + pr0, a.ldy, nrows, e0 > 0);
+          }
         });
       }
     }
@@ -295,18 +307,26 @@ inline void PackFloatPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, 
 
 inline void PanelPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
   constexpr int PR = K::kPanelRows;
+  constexpr int64_t kPanelSize = kFloatPanelCols * PR;
   const int64_t cols = a.w.cols;
   Scratch& s = ThreadScratch();
-  float* pf = s.panel_f.Get<float>(static_cast<size_t>(kFloatPanelCols * PR));
-  for (int64_t pr0 = r0; pr0 < r1; pr0 += PR) {
-    const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
+  float* pf = s.panel_f.Get<float>(static_cast<size_t>(kPanelsPerPass * kPanelSize));
+  for (int64_t sp0 = r0; sp0 < r1; sp0 += kPanelsPerPass * PR) {
+    const int np = static_cast<int>(std::min<int64_t>(kPanelsPerPass, (r1 - sp0 + PR - 1) / PR));
     for (int64_t e0 = 0; e0 < cols; e0 += kFloatPanelCols) {
       const int64_t len = std::min(kFloatPanelCols, cols - e0);
-      PackFloatPanel(a.w, pr0, nrows, e0, len, pf, s);
+      for (int p = 0; p < np; ++p) {
+        const int64_t pr0 = sp0 + p * PR;
+        PackFloatPanel(a.w, pr0, static_cast<int>(std::min<int64_t>(PR, r1 - pr0)), e0, len, pf + p * kPanelSize, s);
+      }
       for (int64_t t0 = 0; t0 < a.n; t0 += K::kFloatTile) {
         WithTokens<K::kFloatTile>(std::min<int64_t>(K::kFloatTile, a.n - t0), [&]<int T>() {
-          K::template PanelFloat<T>(pf, len, a.x + t0 * a.ldx + e0, a.ldx, a.y + t0 * a.ldy + pr0, a.ldy, nrows,
-                                    e0 > 0);
+          for (int p = 0; p < np; ++p) {
+            const int64_t pr0 = sp0 + p * PR;
+            const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
+            K::template PanelFloat<T>(pf + p * kPanelSize, len, a.x + t0 * a.ldx + e0, a.ldx, a.y + t0 * a.ldy + pr0,
+                                      a.ldy, nrows, e0 > 0);
+          }
         });
       }
     }
@@ -328,12 +348,12 @@ inline void ReserveScratch(const MatMulArgs& a) {
     const int64_t len = std::min(cols, kQuantPanelCols), ng = len / ActGroup(a.w.type);
     dq = std::max(dq, PR * PanelTileStride(len));
     dscale = std::max(dscale, PR * ng);
-    s.panel_q.Get<uint8_t>(static_cast<size_t>(len * PR));
-    s.panel_s.Get<float>(static_cast<size_t>(ng * PR));
-    s.panel_m.Get<float>(static_cast<size_t>(ng * PR));
+    s.panel_q.Get<uint8_t>(static_cast<size_t>(kPanelsPerPass * len * PR));
+    s.panel_s.Get<float>(static_cast<size_t>(kPanelsPerPass * ng * PR));
+    s.panel_m.Get<float>(static_cast<size_t>(kPanelsPerPass * ng * PR));
   } else if (UsePanel(a)) {
     const int64_t len = std::min(cols, kFloatPanelCols);
-    s.panel_f.Get<float>(static_cast<size_t>(kFloatPanelCols * PR));
+    s.panel_f.Get<float>(static_cast<size_t>(kPanelsPerPass * kFloatPanelCols * PR));
     s.tmpf.Get<float>(static_cast<size_t>(PR * len));
     Zeros(s, len);
   } else if (a.acts != nullptr) {
