@@ -3,13 +3,18 @@
 // the machine's streaming-read bandwidth (the GEMV roofline).
 //
 // Counters: weights_B/s = weight bytes streamed per second (GEMV: compare with read_B/s of
-// BM_MemoryRead); FLOP/s = 2 * rows * cols * n per second.
+// BM_MemoryRead); FLOP/s = 2 * rows * cols * n per second. Both use wall-clock time; the *_cpu
+// variants divide by the process CPU time per thread instead, which stays meaningful when other
+// processes compete for the cores (they exclude time the threads were descheduled; idle pool
+// threads spin for a while, which counts as busy).
 // GEMV rotates over enough copies of the weights to exceed 512 MB, more than the last-level cache,
 // so every call streams from DRAM as in real generation; GEMM reuses one copy (compute-bound).
 // The instruction set is the active one (GEMMA4_ISA=scalar|avx2|avx512 forces a lower level).
 //
 //   build-kern/bench/kernels_bench --benchmark_filter='Gemv.*Q4_K'
 #include <benchmark/benchmark.h>
+
+#include <time.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -25,6 +30,12 @@ namespace g4::kernels {
 namespace {
 
 constexpr size_t kColdBytes = size_t{512} << 20;  // > the 300 MB L3 of the development machine
+
+double ProcessCpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
 
 uint64_t Mix(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -94,6 +105,7 @@ void BM_MatMul(benchmark::State& state) {
   for (float& v : x) v *= 50.0f;  // activation-like magnitudes
   ThreadPool pool(threads);
   size_t next = 0;
+  const double cpu0 = ProcessCpuSeconds();
   for (auto _ : state) {
     const Matrix m{type, rows, cols, w.copies[next].get()};
     next = (next + 1) % copies;
@@ -101,10 +113,13 @@ void BM_MatMul(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
+  const double cpu_per_thread = (ProcessCpuSeconds() - cpu0) / threads;
   const double iters = static_cast<double>(state.iterations());
-  state.counters["weights_B/s"] = benchmark::Counter(iters * static_cast<double>(copy_bytes), benchmark::Counter::kIsRate);
-  state.counters["FLOP/s"] =
-      benchmark::Counter(iters * 2.0 * static_cast<double>(rows * cols * n), benchmark::Counter::kIsRate);
+  const double bytes = iters * static_cast<double>(copy_bytes), flops = iters * 2.0 * static_cast<double>(rows * cols * n);
+  state.counters["weights_B/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsRate);
+  state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsRate);
+  state.counters["weights_B/s_cpu"] = benchmark::Counter(bytes / cpu_per_thread);
+  state.counters["FLOP/s_cpu"] = benchmark::Counter(flops / cpu_per_thread);
   state.SetLabel(std::string(TypeName(type)) + " " + std::to_string(rows) + "x" + std::to_string(cols) + " n=" +
                  std::to_string(n) + " threads=" + std::to_string(threads) + " isa=" + ActiveIsa());
 }
