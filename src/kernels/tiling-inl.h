@@ -178,7 +178,6 @@ inline void RowPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
 // Bytes per decoded row of a panel tile: whole transpose blocks (kLanes words of 4 bytes).
 inline int64_t PanelTileStride(int64_t len) { return (len + 4 * K::kLanes - 1) / (4 * K::kLanes) * (4 * K::kLanes); }
 
-
 // Writes columns [0, ncols) (32-bit words) of PR source rows transposed into dst[c][PR]. Full
 // blocks of kLanes x kLanes words go through the ISA's register transpose; a column tail is copied
 // word by word. Rows must be readable for ncols words.
