@@ -62,5 +62,8 @@ void AddBench(CLI::App& app);
 void AddEmbed(CLI::App& app);
 void AddRender(CLI::App& app);
 void AddRun(CLI::App& app);
+void AddConvert(CLI::App& app);
+void AddQuantize(CLI::App& app);
+void AddPerplexity(CLI::App& app);
 
 }  // namespace g4::cli

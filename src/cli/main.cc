@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   g4::cli::AddEmbed(app);
   g4::cli::AddRender(app);
   g4::cli::AddRun(app);
+  g4::cli::AddConvert(app);
+  g4::cli::AddQuantize(app);
+  g4::cli::AddPerplexity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
