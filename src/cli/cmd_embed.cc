@@ -45,7 +45,7 @@ void RunEmbed(const EmbedOptions& o) {
     if (!f) Fail("%s: write error", o.out.c_str());
     std::printf("wrote %s\n", o.out.c_str());
   }
-  std::fprintf(stderr, "projector loaded in %.3f s; decoded, preprocessed and embedded in %.3f s (%d threads)\n", t1 - t0,
+  std::fprintf(stderr, "projector loaded in %.3f s; %s; total %.3f s (%d threads)\n", t1 - t0, m.Timing().c_str(),
                t2 - t1, pool.size());
 }
 }  // namespace

@@ -42,7 +42,9 @@ void RunGenerate(const GenerateOptions& o) {
   std::vector<PromptPiece> pieces;
   if (o.media.any()) {
     auto enc = mm::MediaEncoder::Create(*l.model, o.media.mmproj, l.ctx->options().math);
-    pieces = mm::ExpandPrompt(*l.tok, prompt, o.media.EmbedAll(*enc, l.ctx->pool()));
+    std::vector<mm::MediaEmbedding> media = o.media.EmbedAll(*enc, l.ctx->pool());
+    for (const auto& m : media) std::fprintf(stderr, "%s (%s)\n", m.Describe().c_str(), m.Timing().c_str());
+    pieces = mm::ExpandPrompt(*l.tok, prompt, std::move(media));
   } else {
     if (prompt.empty()) Fail("the prompt is empty");
     pieces.push_back(PromptPiece{prompt, {}, false, 0});

@@ -4,6 +4,7 @@
 
 #include "multimodal/resize.h"
 #include "util/error.h"
+#include "util/timer.h"
 
 namespace g4::mm {
 
@@ -33,6 +34,12 @@ std::string MediaEmbedding::Describe() const {
                             (long long)n_tokens());
   if (blocks.size() > 1) s += StrFormat(" in %zu clips", blocks.size());
   return s;
+}
+
+std::string MediaEmbedding::Timing() const {
+  return StrFormat("decode %.3f s, %s %.3f s, embed %.3f s", seconds.decode,
+                   kind == MediaKind::kImage ? "resize and patchify" : "mono, 16 kHz and framing", seconds.preprocess,
+                   seconds.embed);
 }
 
 namespace {
@@ -67,7 +74,12 @@ MediaEncoder::MediaEncoder(std::unique_ptr<Projector> projector, kernels::Math m
 MediaEmbedding MediaEncoder::EmbedImage(std::span<const uint8_t> bytes, const std::string& name, const ImageOptions& opt,
                                         ThreadPool& pool) const {
   if (!projector_->has_vision()) Fail("%s: the projector %s has no vision embedder", name.c_str(), projector_->source().c_str());
-  return EmbedPixels(DecodeImage(bytes, name, opt.limits), name, opt, pool);
+  const double t0 = NowSeconds();
+  const RgbImage img = DecodeImage(bytes, name, opt.limits);
+  const double t1 = NowSeconds();
+  MediaEmbedding m = EmbedPixels(img, name, opt, pool);
+  m.seconds.decode = t1 - t0;
+  return m;
 }
 
 MediaEmbedding MediaEncoder::EmbedPixels(const RgbImage& img, const std::string& name, const ImageOptions& opt,
@@ -76,6 +88,7 @@ MediaEmbedding MediaEncoder::EmbedPixels(const RgbImage& img, const std::string&
   if (opt.max_tokens <= 0 || opt.max_tokens > kPositionTable) {
     Fail("the image token budget must be in [1, %d] (got %d)", kPositionTable, opt.max_tokens);
   }
+  const double t0 = NowSeconds();
   RgbImage sized;
   switch (opt.resize) {
     case ResizeMode::kTransformers: {
@@ -102,9 +115,12 @@ MediaEmbedding MediaEncoder::EmbedPixels(const RgbImage& img, const std::string&
   }
   const Patches patches = PatchifyChw(sized, projector_->image_mean(), projector_->image_std());
   MediaEmbedding m;
+  const double t1 = NowSeconds();
   m.kind = MediaKind::kImage;
   m.n_embd = projector_->n_embd();
   m.embd = projector_->EmbedPatches(patches, pool, math_);
+  m.seconds.preprocess = t1 - t0;
+  m.seconds.embed = NowSeconds() - t1;
   m.blocks = {patches.count()};
   m.source_width = img.width;
   m.source_height = img.height;
@@ -119,18 +135,27 @@ MediaEmbedding MediaEncoder::EmbedPixels(const RgbImage& img, const std::string&
 MediaEmbedding MediaEncoder::EmbedAudio(std::span<const uint8_t> bytes, const std::string& name, const AudioOptions& opt,
                                         ThreadPool& pool) const {
   if (!projector_->has_audio()) Fail("%s: the projector %s has no audio projection", name.c_str(), projector_->source().c_str());
+  const double t0 = NowSeconds();
   const AudioClip clip = DecodeAudio(bytes, name, opt.limits);
-  MediaEmbedding m = EmbedSamples(ToMono16k(clip, name), name, opt, pool);
+  const double t1 = NowSeconds();
+  const std::vector<float> mono = ToMono16k(clip, name);
+  const double t2 = NowSeconds();
+  MediaEmbedding m = EmbedSamples(mono, name, opt, pool);
   m.source_rate = clip.sample_rate;
   m.source_channels = clip.channels;
+  m.seconds.decode = t1 - t0;
+  m.seconds.preprocess += t2 - t1;
   return m;
 }
 
 MediaEmbedding MediaEncoder::EmbedSamples(std::span<const float> samples, const std::string& name, const AudioOptions& opt,
                                           ThreadPool& pool) const {
   if (!projector_->has_audio()) Fail("%s: the projector %s has no audio projection", name.c_str(), projector_->source().c_str());
+  const double t0 = NowSeconds();
   const std::vector<std::vector<float>> clips = FrameAudio(samples, opt.chunk, name, opt.max_frames);
   MediaEmbedding m;
+  const double t1 = NowSeconds();
+  m.seconds.preprocess = t1 - t0;
   m.kind = MediaKind::kAudio;
   m.n_embd = projector_->n_embd();
   m.source_rate = kAudioRate;
@@ -142,6 +167,7 @@ MediaEmbedding MediaEncoder::EmbedSamples(std::span<const float> samples, const 
     m.embd.insert(m.embd.end(), e.begin(), e.end());
     m.blocks.push_back(n);
   }
+  m.seconds.embed = NowSeconds() - t1;
   m.key = HashFloats(m.embd, 2);
   return m;
 }
