@@ -9,7 +9,7 @@ namespace g4::cli {
 
 namespace {
 struct ConvertCliOptions {
-  std::string dir, out, type = "auto";
+  std::string dir, out, type = "auto", mmproj;
   int threads = 0;
   bool quiet = false;
 };
@@ -21,6 +21,7 @@ void AddConvert(CLI::App& app) {
   sub->add_option("hf_dir", o->dir, "Checkpoint folder: config.json, *.safetensors, tokenizer.json")->required();
   sub->add_option("-o,--output", o->out, "Output GGUF file")->required();
   sub->add_option("--type", o->type, "Output type: auto (the checkpoint's precision), " + SupportedFileTypes());
+  sub->add_option("--mmproj", o->mmproj, "Also write the multimodal embedder (unified 12B) as an mmproj GGUF here");
   sub->add_option("-t,--threads", o->threads, "Threads (default: one per core)");
   sub->add_flag("-q,--quiet", o->quiet, "No progress bar");
   sub->callback([o] {
@@ -29,6 +30,7 @@ void AddConvert(CLI::App& app) {
       c.type = ParseFileType(o->type);
       if (!c.type) Fail("--type: unknown type '%s' (auto, %s)", o->type.c_str(), SupportedFileTypes().c_str());
     }
+    c.mmproj_out = o->mmproj;
     c.n_threads = o->threads;
     c.quiet = o->quiet;
     const std::string summary = convert::ConvertCheckpointToGguf(o->dir, o->out, c);

@@ -11,6 +11,7 @@
 
 #include "convert/checkpoint.h"
 #include "convert/hf_vocab.h"
+#include "convert/mmproj.h"
 #include "formats/gguf.h"
 #include "kernels/kernels.h"
 #include "util/error.h"
@@ -494,10 +495,14 @@ std::string ConvertCheckpointToGguf(const std::string& hf_dir, const std::string
   summary += std::to_string(n_vocab);
   summary += " tokens, ";
   summary += FileTypeName(ftype);
-  if (n_mm) {
+  if (!o.mmproj_out.empty()) {
+    const GgmlType mt = ftype == FileType::F32 ? GgmlType::F32 : ftype == FileType::BF16 ? GgmlType::BF16 : GgmlType::F16;
+    summary += "; ";
+    summary += WriteMmproj(*ckpt, o.mmproj_out, mt, o.n_threads, o.quiet);
+  } else if (n_mm) {
     summary += "; ";
     summary += std::to_string(n_mm);
-    summary += " multimodal embedder tensors not written";
+    summary += " multimodal embedder tensors left out (write them with --mmproj)";
   }
   return summary;
 }

@@ -11,8 +11,8 @@
 //  * the vocabulary comes from tokenizer.json (hf_vocab.h), the chat template from tokenizer_config.json
 //    (or chat_template.jinja), suppress_tokens from generation_config.json.
 // Every tensor's shape is checked against config.json, and a tensor the mapping does not know is an
-// error. The unified 12B's multimodal embedder tensors are recognised and left out (the text model
-// does not use them; writing them as an mmproj file is not implemented yet).
+// error. The unified 12B's multimodal embedder is left out of the text model and written, with
+// --mmproj, as llama.cpp's mmproj file (mmproj.h).
 #pragma once
 
 #include <functional>
@@ -25,6 +25,7 @@ namespace g4::convert {
 struct ConvertOptions {
   // Output type; "auto" (nullopt) keeps the checkpoint's precision (bf16 -> BF16, f16 -> F16, else F32).
   std::optional<FileType> type;
+  std::string mmproj_out;  // also write the multimodal embedder here (unified 12B)
   int n_threads = 0;
   bool quiet = false;      // no progress bar
 };

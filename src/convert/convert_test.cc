@@ -414,6 +414,78 @@ TEST(QuantizeTest, KQuantMixesRunAndKeepNormsF32) {
   }
 }
 
+// The golden mmproj written back as the unified 12B's embedder tensors (undoing llama.cpp's CHW
+// permutation and table transpose) must convert to the same file.
+TEST(ConvertTest, MultimodalEmbedderGivesTheGoldenMmproj) {
+  G4_REQUIRE_SHARED();
+  auto text = gguf::File::Open(SharedPath("golden/g4u-tiny/g4u-tiny.f32.gguf"));
+  auto mm = gguf::File::Open(SharedPath("golden/multimodal/mmproj-g4u-mm-tiny.f32.gguf"));
+  const int64_t D = mm->GetUInt("clip.vision.projection_dim");
+  ASSERT_EQ(D, static_cast<int64_t>(text->GetUInt("gemma4.embedding_length")));
+  const std::string dir = CheckpointFromGguf(*text, TempDir() + "/hf", 1);
+  auto data = [&](const char* n) { return reinterpret_cast<const float*>(mm->FindTensor(n)->data); };
+  auto hwc = [](const float* chw, int64_t rows) {
+    std::vector<float> out(static_cast<size_t>(rows * 6912));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < 6912; ++i) {
+        const int64_t c = i / 2304, y = (i / 48) % 48, x = i % 48;
+        out[r * 6912 + y * 144 + x * 3 + c] = chw[r * 6912 + i];
+      }
+    }
+    return out;
+  };
+  std::vector<float> pos(static_cast<size_t>(1120 * 2 * D));
+  for (int64_t t = 0; t < 2; ++t) {
+    for (int64_t p = 0; p < 1120; ++p) {
+      std::memcpy(&pos[(p * 2 + t) * D], data("v.position_embd.weight") + (t * 1120 + p) * D, D * 4);
+    }
+  }
+  const auto ln1w = hwc(data("v.patch_norm.1.weight"), 1), ln1b = hwc(data("v.patch_norm.1.bias"), 1);
+  const auto dense = hwc(data("v.patch_embd.weight"), D);
+  std::vector<StEntry> es = {
+      F32Entry("model.vision_embedder.patch_ln1.weight", {6912}, ln1w.data(), 6912),
+      F32Entry("model.vision_embedder.patch_ln1.bias", {6912}, ln1b.data(), 6912),
+      F32Entry("model.vision_embedder.patch_dense.weight", {D, 6912}, dense.data(), D * 6912),
+      F32Entry("model.vision_embedder.patch_dense.bias", {D}, data("v.patch_embd.bias"), D),
+      F32Entry("model.vision_embedder.patch_ln2.weight", {D}, data("v.patch_norm.2.weight"), D),
+      F32Entry("model.vision_embedder.patch_ln2.bias", {D}, data("v.patch_norm.2.bias"), D),
+      F32Entry("model.vision_embedder.pos_embedding", {1120, 2, D}, pos.data(), 1120 * 2 * D),
+      F32Entry("model.vision_embedder.pos_norm.weight", {D}, data("v.patch_norm.3.weight"), D),
+      F32Entry("model.vision_embedder.pos_norm.bias", {D}, data("v.patch_norm.3.bias"), D),
+      F32Entry("model.embed_vision.embedding_projection.weight", {D, D}, data("mm.input_projection.weight"), D * D),
+      F32Entry("model.embed_audio.embedding_projection.weight", {D, 640}, data("mm.a.input_projection.weight"), D * 640)};
+  WriteFile(dir + "/model-mm.safetensors", SafetensorsImage(es));
+  json idx = {{"weight_map", json::object()}};
+  auto text_st = SafetensorsFile::Open(dir + "/model.safetensors");
+  for (const auto& [name, t] : text_st->tensors()) idx["weight_map"][name] = "model.safetensors";
+  for (const auto& e : es) idx["weight_map"][e.name] = "model-mm.safetensors";
+  WriteFile(dir + "/model.safetensors.index.json", idx.dump());
+  json cfg = json::parse(testing::ReadText(dir + "/config.json"));
+  cfg["architectures"] = {"Gemma4UnifiedForConditionalGeneration"};
+  WriteFile(dir + "/config.json", cfg.dump());
+  ConvertOptions o;
+  o.type = FileType::F32;
+  o.quiet = true;
+  const std::string out_dir = TempDir();
+  o.mmproj_out = out_dir + "/mmproj.gguf";
+  ConvertCheckpointToGguf(dir, out_dir + "/text.gguf", o);
+  auto got = gguf::File::Open(o.mmproj_out);
+  ASSERT_EQ(got->tensors().size(), mm->tensors().size());
+  for (const auto& t : mm->tensors()) {
+    const auto* g = got->FindTensor(t.name);
+    ASSERT_NE(g, nullptr) << t.name;
+    EXPECT_EQ(std::vector<int64_t>(g->ne, g->ne + 4), std::vector<int64_t>(t.ne, t.ne + 4)) << t.name;
+    ASSERT_EQ(g->nbytes, t.nbytes) << t.name;
+    EXPECT_EQ(std::memcmp(g->data, t.data, t.nbytes), 0) << t.name;
+  }
+  for (const auto& kv : mm->kvs()) {
+    if (kv.key == "general.name") continue;
+    EXPECT_TRUE(got->Has(kv.key)) << kv.key;
+  }
+  // The text model of the same checkpoint is the plain one.
+  EXPECT_EQ(gguf::File::Open(out_dir + "/text.gguf")->tensors().size(), text->tensors().size());
+}
+
 // ---- Malformed input ----
 
 std::string ErrorOf(const std::function<void()>& f) {
