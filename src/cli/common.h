@@ -65,5 +65,6 @@ void AddRun(CLI::App& app);
 void AddConvert(CLI::App& app);
 void AddQuantize(CLI::App& app);
 void AddPerplexity(CLI::App& app);
+void AddServe(CLI::App& app);
 
 }  // namespace g4::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   g4::cli::AddConvert(app);
   g4::cli::AddQuantize(app);
   g4::cli::AddPerplexity(app);
+  g4::cli::AddServe(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -84,6 +84,8 @@ bool OutputConstraint::State::Feed(std::string_view text, const ConstraintVocab&
         tail.clear();
         continue;
       }
+      // A thought ends with its marker; it cannot end the turn or open another thought.
+      if (EndsWith(tail, v.channel_start)) return false;
       for (const auto& s : v.stops) {
         if (EndsWith(tail, s)) return false;
       }

@@ -441,7 +441,10 @@ TEST(OutputConstraint, ToolCallsFollowTheFunctions) {
 TEST(OutputConstraint, JsonAnswerNeverContainsMarkers) {
   auto c = OutputConstraint::Json(Schema::AnyObject(), /*allow_thought=*/true, TestVocab());
   EXPECT_FALSE(c->Allows("Hello"));
-  ASSERT_TRUE(FeedTokens(*c, {"<|channel>", "thought\nI will <|tool_call> answer", "<channel|>"}));
+  ASSERT_TRUE(FeedTokens(*c, {"<|channel>", "thought\nI will <|tool_call> answer"}));
+  EXPECT_FALSE(c->Allows("<|channel>"));  // no thought inside a thought
+  EXPECT_FALSE(c->Allows("<eos>"));
+  ASSERT_TRUE(FeedTokens(*c, {"<channel|>"}));
   EXPECT_FALSE(c->Allows("<turn|>"));
   ASSERT_TRUE(FeedTokens(*c, {"{\"", "a\": \"x"}));
   EXPECT_FALSE(c->Allows("<|tool_call>"));

@@ -12,7 +12,7 @@ namespace g4::server {
 namespace {
 
 constexpr int kMaxDepth = 32;
-constexpr int kMaxWhitespace = 32;
+constexpr int kMaxWhitespace = 16;  // JSON; the Gemma syntax has none (the template writes none)
 constexpr int kMaxIntDigits = 15;
 constexpr int kMaxFracDigits = 15;
 constexpr int kMaxExpDigits = 2;  // 15 digits e99 stays well inside a double
@@ -418,7 +418,7 @@ JsonMatcher::Result JsonMatcher::Step(Thread& t, uint8_t b) const {
   // Whitespace runs are counted here, once, whoever consumed the byte.
   if (r == Result::kConsumed) {
     if (IsWs(b) && !t.stack.empty() && t.stack.back().kind != Frame::kString) {
-      if (++t.ws > kMaxWhitespace) return Result::kRejected;
+      if (dialect_ == Dialect::kGemma || ++t.ws > kMaxWhitespace) return Result::kRejected;
     } else {
       t.ws = 0;
     }

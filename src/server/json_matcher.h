@@ -13,7 +13,7 @@
 // anyOf branches are followed in parallel (one parse stack per live branch).
 //
 // Bounds that keep generation finite and the output parseable: nesting depth 32, whitespace runs
-// of at most 32 bytes, numbers of at most 15 integer and 15 fraction digits (exponents (two digits) only where
+// of at most 16 bytes in JSON and none in the Gemma syntax (the chat template writes none), numbers of at most 15 integer and 15 fraction digits (exponents (two digits) only where
 // the schema sets no range), at most 32 live anyOf branches.
 #pragma once
 

@@ -1,0 +1,17 @@
+# Writes OUT, a C++ file holding the chat page's files as string literals (see web_assets.h).
+# Called at build time with -DSRC=<src/server> -DOUT=<file>.
+set(body "// Generated from src/server/web by embed_web.cmake. Do not edit.\n#include \"server/web_assets.h\"\n\nnamespace g4::server {\n\nconst std::vector<WebAsset>& WebAssets() {\n  static const std::vector<WebAsset> assets = {\n")
+macro(embed url file type)
+  file(READ "${SRC}/web/${file}" content)
+  string(FIND "${content}" ")G4WEB\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "web/${file} contains the raw-string delimiter )G4WEB\"")
+  endif()
+  string(APPEND body "      {\"${url}\", \"${type}; charset=utf-8\", R\"G4WEB(${content})G4WEB\"},\n")
+endmacro()
+embed("/" "index.html" "text/html")
+embed("/chat.js" "chat.js" "text/javascript")
+embed("/chat.css" "chat.css" "text/css")
+string(APPEND body "  };\n  return assets;\n}\n\n}  // namespace g4::server\n")
+file(WRITE "${OUT}.tmp" "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUT}.tmp" "${OUT}")
