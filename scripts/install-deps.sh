@@ -5,7 +5,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libstb-dev
-  libwebp-dev libsndfile1-dev libsoxr-dev libmpg123-dev
+  libwebp-dev libsndfile1-dev libvorbis-dev libsoxr-dev libmpg123-dev
   python3 python3-jinja2 python3-numpy
   clang libclang-rt-14-dev tmux libedit-dev
 )

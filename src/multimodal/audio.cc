@@ -89,9 +89,18 @@ void CheckOggPages(std::span<const uint8_t> b, const std::string& name) {
   if (!eos) Fail("%s: truncated Ogg stream: the last page is not marked end-of-stream", name.c_str());
 }
 
+// The codec of an Ogg file from its first packet (the pages are already checked).
+bool IsOggVorbis(std::span<const uint8_t> b) {
+  const size_t body = 27 + static_cast<size_t>(b[26]);
+  return b.size() >= body + 7 && std::memcmp(b.data() + body, "\x01vorbis", 7) == 0;
+}
+bool IsOggOpus(std::span<const uint8_t> b) {
+  const size_t body = 27 + static_cast<size_t>(b[26]);
+  return b.size() >= body + 8 && std::memcmp(b.data() + body, "OpusHead", 8) == 0;
+}
+
 AudioClip DecodeSndfile(std::span<const uint8_t> b, AudioFormat fmt, const std::string& name, const AudioLimits& limits) {
   const char* n = name.c_str();
-  if (fmt == AudioFormat::kOgg) CheckOggPages(b, name);
   MemoryReader reader{b, 0};
   SF_VIRTUAL_IO io{&MemoryReader::Length, &MemoryReader::Seek, &MemoryReader::Read, &MemoryReader::Write, &MemoryReader::Tell};
   SF_INFO info;
@@ -135,9 +144,23 @@ AudioClip DecodeSndfile(std::span<const uint8_t> b, AudioFormat fmt, const std::
 
 AudioClip DecodeAudio(std::span<const uint8_t> b, const std::string& name, const AudioLimits& limits) {
   const AudioFormat fmt = SniffAudio(b, name);
-  AudioClip clip = fmt == AudioFormat::kWav   ? DecodeWav(b, name, limits)
-                   : fmt == AudioFormat::kMp3 ? DecodeMp3(b, name, limits)
-                                              : DecodeSndfile(b, fmt, name, limits);
+  AudioClip clip;
+  if (fmt == AudioFormat::kWav) {
+    clip = DecodeWav(b, name, limits);
+  } else if (fmt == AudioFormat::kMp3) {
+    clip = DecodeMp3(b, name, limits);
+  } else if (fmt == AudioFormat::kOgg) {
+    CheckOggPages(b, name);
+    if (IsOggVorbis(b)) {
+      clip = DecodeOggVorbis(b, name, limits);
+    } else if (IsOggOpus(b)) {
+      clip = DecodeSndfile(b, fmt, name, limits);
+    } else {
+      Fail("%s: unsupported Ogg codec (Vorbis and Opus are supported)", name.c_str());
+    }
+  } else {
+    clip = DecodeSndfile(b, fmt, name, limits);
+  }
   for (size_t i = 0; i < clip.samples.size(); ++i) {
     if (!std::isfinite(clip.samples[i])) {
       Fail("%s: sample %zu of channel %zu is not a finite number", name.c_str(), i / clip.channels, i % clip.channels);

@@ -2,8 +2,8 @@
 //
 //  * WAV is parsed here (RIFF/WAVE; PCM 8/16/24/32-bit, IEEE float 32/64-bit, WAVE_FORMAT_EXTENSIBLE
 //    of those), validating every chunk. Integer samples become x / 2^(bits-1) (8-bit: (x-128)/128).
-//  * FLAC and Ogg (Vorbis, Opus) are decoded with libsndfile (Debian's libsndfile1, over libFLAC,
-//    libvorbis and libopus), MP3 with libmpg123 directly (quiet, gapless), all reading from memory.
+//  * FLAC and Ogg Opus are decoded with libsndfile (Debian's libsndfile1, over libFLAC and libopus),
+//    Ogg Vorbis with libvorbisfile and MP3 with libmpg123 directly (quiet, gapless), all from memory.
 //    Truncation is detected where the format makes it knowable: FLAC against the sample count in its
 //    STREAMINFO, Ogg by walking its pages up to the end-of-stream page, MP3 against a Xing/Info
 //    header's frame count (an MP3 without one is a plain frame sequence, valid wherever it ends).
@@ -45,6 +45,7 @@ AudioFormat SniffAudio(std::span<const uint8_t> bytes, const std::string& name);
 AudioClip DecodeAudio(std::span<const uint8_t> bytes, const std::string& name, const AudioLimits& limits = {});
 AudioClip DecodeWav(std::span<const uint8_t> bytes, const std::string& name, const AudioLimits& limits = {});
 AudioClip DecodeMp3(std::span<const uint8_t> bytes, const std::string& name, const AudioLimits& limits = {});
+AudioClip DecodeOggVorbis(std::span<const uint8_t> bytes, const std::string& name, const AudioLimits& limits = {});
 
 // Mono 16 kHz samples: channel mean, then soxr HQ resampling to ceil(n * 16000 / rate) samples.
 std::vector<float> ToMono16k(const AudioClip& clip, const std::string& name);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <complex>
+#include <cstdlib>
 
 #include "multimodal/audio.h"
 #include "multimodal/test_media.h"
@@ -122,19 +123,23 @@ TEST(Audio, MonoAndRate) {
 }
 
 TEST(Audio, CompressedFormatsThroughLibsndfile) {
-  const std::vector<float> sine = test::Sine(440, 0.5, 44100, 44100, 2);
   struct K {
     const char* kind;
     AudioFormat format;
     double tol;
-  } kinds[] = {{"flac", AudioFormat::kFlac, 0}, {"ogg", AudioFormat::kOgg, 0.02}, {"mp3", AudioFormat::kMp3, 0.02}};
+    int rate;
+  } kinds[] = {{"flac", AudioFormat::kFlac, 0, 44100},
+               {"ogg", AudioFormat::kOgg, 0.02, 44100},
+               {"opus", AudioFormat::kOgg, 0.02, 48000},
+               {"mp3", AudioFormat::kMp3, 0.02, 44100}};
   for (const K& k : kinds) {
-    const Bytes file = test::EncodeSndfile(sine, 44100, 2, k.kind);
+    const std::vector<float> sine = test::Sine(440, 0.5, k.rate, k.rate, 2);
+    const Bytes file = test::EncodeSndfile(sine, k.rate, 2, k.kind);
     EXPECT_EQ(SniffAudio(file, k.kind), k.format) << k.kind;
     const AudioClip c = Decode(file);
-    EXPECT_EQ(c.sample_rate, 44100) << k.kind;
+    EXPECT_EQ(c.sample_rate, k.rate) << k.kind;
     EXPECT_EQ(c.channels, 2) << k.kind;
-    EXPECT_EQ(c.n_frames(), 44100) << k.kind;  // MP3: gapless, the encoder's delay and padding removed
+    EXPECT_EQ(c.n_frames(), k.rate) << k.kind;  // MP3: gapless, the encoder's delay and padding removed
     const std::vector<float> mono = ToMono16k(c, k.kind);
     const std::vector<float> mid(mono.begin() + 2000, mono.begin() + 14000);
     const auto [f, a] = SineFit(mid, 16000, 440);
@@ -154,6 +159,40 @@ TEST(Audio, CompressedFormatsThroughLibsndfile) {
       }
     }
   }
+}
+
+// Trials per format; G4_FUZZ_TRIALS raises it for a longer local run.
+int FuzzTrials() {
+  const char* e = std::getenv("G4_FUZZ_TRIALS");
+  return e && std::atoi(e) > 0 ? std::atoi(e) : 100;
+}
+
+// Random byte corruption: a clip or a g4::Error, never a crash (ASan/UBSan in CI).
+TEST(Audio, RandomCorruptionNeverCrashes) {
+  const std::vector<float> sine = test::Sine(440, 0.5, 22050, 8000, 2);
+  const std::vector<Bytes> files = {test::EncodeWav(sine, 22050, 2, 1, 16), test::EncodeWav(sine, 22050, 2, 3, 32, true),
+                                    test::EncodeSndfile(sine, 22050, 2, "flac"), test::EncodeSndfile(sine, 22050, 2, "ogg"),
+                                    test::EncodeSndfile(test::Sine(440, 0.5, 48000, 8000, 2), 48000, 2, "opus"),
+                                    test::EncodeSndfile(sine, 22050, 2, "mp3")};
+  uint32_t s = 777;
+  auto next = [&] { return s = s * 1664525u + 1013904223u; };
+  int decoded = 0, refused = 0;
+  for (const Bytes& f : files) {
+    for (int trial = 0; trial < FuzzTrials(); ++trial) {
+      Bytes b = f;
+      for (int k = 0, n = 1 + next() % 4; k < n; ++k) b[next() % b.size()] = static_cast<uint8_t>(next() >> 24);
+      try {
+        const AudioClip c = Decode(b);
+        EXPECT_GT(c.n_frames(), 0);
+        for (float v : c.samples) ASSERT_TRUE(std::isfinite(v));
+        ++decoded;
+      } catch (const Error&) {
+        ++refused;
+      }
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(decoded, 0);
 }
 
 TEST(Framing, FramesAndTheThirtySecondCap) {

@@ -89,6 +89,34 @@ void CheckPng(std::span<const uint8_t> b, const std::string& name, int* w, int* 
 
 bool IsSof(uint8_t m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
 
+// Huffman table segment (DHT): each table's 16 code counts sum to at most 256 values, and the tables
+// fill the segment exactly. stb_image 2.27 trusts the counts and overflows its 256-value table.
+void CheckHuffmanTables(std::span<const uint8_t> seg, const std::string& name, size_t at) {
+  size_t p = 0;
+  while (p < seg.size()) {
+    if (seg.size() - p < 17) Fail("%s: corrupt JPEG: Huffman table at offset %zu is cut short", name.c_str(), at);
+    const uint8_t q = seg[p];
+    if ((q >> 4) > 1 || (q & 15) > 3) Fail("%s: corrupt JPEG: bad Huffman table id 0x%02X at offset %zu", name.c_str(), q, at);
+    size_t n = 0;
+    for (int i = 1; i <= 16; ++i) n += seg[p + i];
+    if (n > 256) Fail("%s: corrupt JPEG: a Huffman table at offset %zu declares %zu codes (at most 256)", name.c_str(), at, n);
+    if (seg.size() - p - 17 < n) Fail("%s: corrupt JPEG: Huffman table at offset %zu is cut short", name.c_str(), at);
+    p += 17 + n;
+  }
+}
+
+// Quantisation table segment (DQT): 8- or 16-bit tables 0..3 that fill the segment exactly.
+void CheckQuantTables(std::span<const uint8_t> seg, const std::string& name, size_t at) {
+  size_t p = 0;
+  while (p < seg.size()) {
+    const uint8_t q = seg[p];
+    if ((q >> 4) > 1 || (q & 15) > 3) Fail("%s: corrupt JPEG: bad quantisation table id 0x%02X at offset %zu", name.c_str(), q, at);
+    const size_t size = (q >> 4) ? 129 : 65;
+    if (seg.size() - p < size) Fail("%s: corrupt JPEG: quantisation table at offset %zu is cut short", name.c_str(), at);
+    p += size;
+  }
+}
+
 // JPEG: marker segments that fit, a frame header before the first scan, and the end-of-image marker
 // after the entropy-coded data.
 void CheckJpeg(std::span<const uint8_t> b, const std::string& name, int* w, int* h) {
@@ -111,6 +139,8 @@ void CheckJpeg(std::span<const uint8_t> b, const std::string& name, int* w, int*
       Fail("%s: truncated JPEG: segment 0x%02X at offset %zu declares %zu bytes but only %zu remain", name.c_str(), m,
            pos - 1, len, b.size() - pos);
     }
+    if (m == 0xC4) CheckHuffmanTables(b.subspan(pos + 2, len - 2), name, pos - 1);
+    if (m == 0xDB) CheckQuantTables(b.subspan(pos + 2, len - 2), name, pos - 1);
     if (IsSof(m)) {
       if (len < 8) Fail("%s: corrupt JPEG: frame header at offset %zu is too short", name.c_str(), pos - 1);
       const uint32_t fh = Be16(b.data() + pos + 3), fw = Be16(b.data() + pos + 5);

@@ -1,6 +1,7 @@
 // Image decoding, bad-media errors, and both resize conventions against the golden data.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "multimodal/image.h"
@@ -152,9 +153,72 @@ TEST(ImageBad, ClearErrors) {
     }
   }
   ExpectError([&] { Decode(jpg); }, "zero-size image");
+  // A Huffman table claiming more than 256 codes (stb 2.27 would write past its table).
+  Bytes dht = test::EncodeJpeg(src, 90);
+  for (size_t i = 2; i + 21 < dht.size(); ++i) {
+    if (dht[i] == 0xFF && dht[i + 1] == 0xC4) {
+      for (int k = 0; k < 16; ++k) dht[i + 5 + k] = 200;
+      break;
+    }
+  }
+  ExpectError([&] { Decode(dht); }, "declares 3200 codes (at most 256)");
   Bytes bmp = test::EncodeBmp(src);
   bmp[30] = 1;  // BI_RLE8
   ExpectError([&] { Decode(bmp); }, "RLE-compressed BMP");
+}
+
+// Trials per format of the corruption tests; G4_FUZZ_TRIALS raises it for a longer local run.
+int FuzzTrials() {
+  const char* e = std::getenv("G4_FUZZ_TRIALS");
+  return e && std::atoi(e) > 0 ? std::atoi(e) : 150;
+}
+
+// Random byte corruption: decoding gives an image or a g4::Error, never a crash (run under ASan/UBSan
+// in CI). PNG is decoded with its CRCs patched, so that the corruption reaches the decoder.
+TEST(ImageBad, RandomCorruptionNeverCrashes) {
+  const RgbImage src = test::Pattern(48, 40, 4);
+  std::vector<uint16_t> rgb(src.pixels.begin(), src.pixels.end());
+  std::vector<uint8_t> palette(768);
+  for (int i = 0; i < 768; ++i) palette[i] = static_cast<uint8_t>(i);
+  std::vector<uint8_t> idx(48 * 40);
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<uint8_t>(i * 7);
+  const std::vector<Bytes> files = {test::EncodeJpeg(src, 80), test::EncodeBmp(src),
+                                    test::EncodeGif(48, 40, palette, {idx, idx}), test::EncodeWebpLossless(src),
+                                    test::EncodeWebpAnimated({src, src})};
+  uint32_t s = 12345;
+  auto next = [&] { return s = s * 1664525u + 1013904223u; };
+  int decoded = 0, refused = 0;
+  for (const Bytes& f : files) {
+    for (int trial = 0; trial < FuzzTrials(); ++trial) {
+      Bytes b = f;
+      for (int k = 0, n = 1 + next() % 4; k < n; ++k) b[next() % b.size()] = static_cast<uint8_t>(next() >> 24);
+      try {
+        const RgbImage img = Decode(b);
+        EXPECT_EQ(img.pixels.size(), static_cast<size_t>(img.width) * img.height * 3);
+        ++decoded;
+      } catch (const Error&) {
+        ++refused;
+      }
+    }
+  }
+  // PNG: corrupt the compressed data and fix the CRC.
+  const Bytes png = test::EncodePng(48, 40, 2, 8, rgb);
+  for (int trial = 0; trial < FuzzTrials(); ++trial) {
+    Bytes b = png;
+    const size_t idat = 8 + 25;  // signature + IHDR chunk
+    const uint32_t len = uint32_t{b[idat]} << 24 | uint32_t{b[idat + 1]} << 16 | uint32_t{b[idat + 2]} << 8 | b[idat + 3];
+    for (int k = 0, n = 1 + next() % 4; k < n; ++k) b[idat + 8 + next() % len] = static_cast<uint8_t>(next() >> 24);
+    const uint32_t crc = test::Crc32(b.data() + idat + 4, len + 4);
+    for (int i = 0; i < 4; ++i) b[idat + 8 + len + i] = static_cast<uint8_t>(crc >> (24 - 8 * i));
+    try {
+      Decode(b);
+      ++decoded;
+    } catch (const Error&) {
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(decoded, 0);
 }
 
 // A 50000x50000 image is refused from its header, before anything is decoded or allocated.

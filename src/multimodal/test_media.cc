@@ -324,6 +324,8 @@ Bytes EncodeSndfile(const std::vector<float>& samples, int rate, int channels, c
     info.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
   } else if (kind == "ogg") {
     info.format = SF_FORMAT_OGG | SF_FORMAT_VORBIS;
+  } else if (kind == "opus") {
+    info.format = SF_FORMAT_OGG | SF_FORMAT_OPUS;
   } else if (kind == "mp3") {
     info.format = SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
   } else {

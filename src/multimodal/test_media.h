@@ -38,7 +38,7 @@ Bytes EncodeWebpAnimated(const std::vector<RgbImage>& frames);
 // WAV. format 1 (PCM, bits 8/16/24/32) or 3 (float, bits 32/64); extensible writes WAVE_FORMAT_EXTENSIBLE.
 // samples are interleaved in [-1, 1].
 Bytes EncodeWav(const std::vector<float>& samples, int rate, int channels, int format, int bits, bool extensible = false);
-// Through libsndfile: "flac" (PCM 16), "ogg" (Vorbis), "mp3" (MPEG layer III).
+// Through libsndfile: "flac" (PCM 16), "ogg" (Vorbis), "opus" (Ogg Opus), "mp3" (MPEG layer III).
 Bytes EncodeSndfile(const std::vector<float>& samples, int rate, int channels, const std::string& kind);
 
 std::vector<float> Sine(double freq, double amp, int rate, int n, int channels = 1);
