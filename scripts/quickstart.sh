@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The quick start: install dependencies, build, and run the default model.
+# The quick start: install dependencies, build, and run the default model (models/README.md): a small
+# Gemma 4 trained by tools/train, asked a question it answers by thinking and calling a tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
-model=models/gemma4-tiny.gguf
-if [ ! -f "$model" ]; then
-  mkdir -p models
-  build/gemma4 create --preset tiny --seed 1 -o "$model"
-fi
+model=models/gemma4-tiny-chat.gguf
 build/gemma4 info "$model"
-build/gemma4 generate -m "$model" -p "The quick brown fox" -n 32 --temp 0
+echo
+echo '$ build/gemma4 run -m models/gemma4-tiny-chat.gguf --think --tools models/tools.json --tool-exec "python3 models/demo_tools.py" "What is 37 * 12?"'
+build/gemma4 run -m "$model" --temp 0 --think --tools models/tools.json --tool-exec "python3 models/demo_tools.py" \
+  "What is 37 * 12?"
