@@ -40,3 +40,36 @@ TEST(ThreadPool, SingleThreadRunsInline) {
 
 }  // namespace
 }  // namespace g4
+
+namespace g4 {
+namespace {
+
+TEST(ThreadPool, RunCoversEveryTaskOnceManyTimes) {
+  ThreadPool pool(3);
+  for (int rep = 0; rep < 2000; ++rep) {
+    const int64_t n = 1 + rep % 37;
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    pool.Run(n, [&](int64_t i) { hits[static_cast<size_t>(i)].fetch_add(1); });
+    for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+  }
+}
+
+// More threads than cores and two pools competing: calls still complete, and every task runs once.
+TEST(ThreadPool, OversubscribedPoolsMakeProgress) {
+  auto body = [] {
+    ThreadPool pool(8);
+    int64_t total = 0;
+    std::atomic<int64_t> sum{0};
+    for (int rep = 0; rep < 500; ++rep) {
+      pool.ParallelFor(100, 1, [&](int64_t b, int64_t e) { sum.fetch_add(e - b); });
+      total += 100;
+    }
+    EXPECT_EQ(sum.load(), total);
+  };
+  std::thread a(body), b(body);
+  a.join();
+  b.join();
+}
+
+}  // namespace
+}  // namespace g4
