@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -54,11 +55,18 @@ void FillWeights(float* x, int64_t n, uint64_t seed) {
 
 // One quantized matrix of (type, rows, cols), replicated `copies` times (the most recent request
 // is cached: quantizing a 15360 x 3840 k-quant matrix takes seconds).
+// Each copy is also packed (PackMatrix), as models are at load; GGUF=1 in the environment measures
+// the GGUF layout instead (packed on the fly, panel by panel).
 struct WeightSet {
   GgmlType type;
   int64_t rows, cols;
   size_t bytes_per_copy;
   std::vector<std::unique_ptr<uint8_t[]>> copies;
+  std::vector<std::unique_ptr<PackedBuffer>> packed;
+  Matrix At(size_t i) const {
+    static const bool gguf = std::getenv("GGUF") != nullptr;
+    return Matrix{type, rows, cols, copies[i].get(), gguf ? nullptr : packed[i]->data()};
+  }
 };
 
 const WeightSet& GetWeights(GgmlType type, int64_t rows, int64_t cols, size_t copies) {
@@ -88,6 +96,11 @@ const WeightSet& GetWeights(GgmlType type, int64_t rows, int64_t cols, size_t co
     std::memcpy(c.get(), w->copies[0].get(), w->bytes_per_copy);
     w->copies.push_back(std::move(c));
   }
+  for (const auto& c : w->copies) {
+    const Matrix m{type, rows, cols, c.get()};
+    w->packed.push_back(std::make_unique<PackedBuffer>(static_cast<size_t>(PackedBytes(m))));
+    PackMatrix(m, w->packed.back()->data(), pool);
+  }
   cache = std::move(w);
   return *cache;
 }
@@ -107,7 +120,7 @@ void BM_MatMul(benchmark::State& state) {
   size_t next = 0;
   const double cpu0 = ProcessCpuSeconds();
   for (auto _ : state) {
-    const Matrix m{type, rows, cols, w.copies[next].get()};
+    const Matrix m = w.At(next);
     next = (next + 1) % copies;
     MatMul(m, x.data(), cols, n, y.data(), rows, Math::kFast, pool);
     benchmark::DoNotOptimize(y.data());

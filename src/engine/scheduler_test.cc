@@ -105,7 +105,7 @@ TEST_P(Concurrent, GreedyRequestsEqualEachAlone) {
   EXPECT_EQ(st.active, 0);
   EXPECT_LT(st.forward_steps, 6u * 24u);  // requests really shared forward passes
 }
-INSTANTIATE_TEST_SUITE_P(Math, Concurrent, ::testing::Values(false),
+INSTANTIATE_TEST_SUITE_P(Math, Concurrent, ::testing::Values(false, true),
                          [](const auto& i) { return i.param ? "Fast" : "Exact"; });
 
 TEST(Scheduler, PrefixCachingReusesTheSharedPrompt) {

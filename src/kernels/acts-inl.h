@@ -1,4 +1,4 @@
-// Per-ISA (include inside namespace g4::kernels::<isa> after decode-inl.h and the ISA's policy `K`,
+// Per-ISA (include inside namespace g4::kernels::<isa> after decode-inl.h and the ISA's policy `V`,
 // which supplies QuantizeBlockQ8_0, QuantizeBlockQ8_K and kSignedQ8): quantizes MatMul activations
 // into a QuantActs (layout and exact semantics in ops.h; values identical on every ISA).
 
@@ -8,13 +8,13 @@ inline void Fill(T* begin, T* end, T value) {
   for (T* p = begin; p != end; ++p) *p = value;
 }
 
-template <bool kSignedQ8>
-int ActOffset(GgmlType t) {
+// The zero level of the decoded weight levels (decode-inl.h) of a type: the bias is -offset * sum.
+inline int ActOffset(GgmlType t) {
   switch (t) {
-    case GgmlType::Q4_0: return Decoder<GgmlType::Q4_0>::kOffset;
-    case GgmlType::Q5_0: return Decoder<GgmlType::Q5_0>::kOffset;
-    case GgmlType::Q8_0: return Decoder<GgmlType::Q8_0, kSignedQ8>::kOffset;
-    case GgmlType::Q6_K: return Decoder<GgmlType::Q6_K>::kOffset;
+    case GgmlType::Q4_0: return Tile<GgmlType::Q4_0>::kOffset;
+    case GgmlType::Q5_0: return Tile<GgmlType::Q5_0>::kOffset;
+    case GgmlType::Q8_0: return Tile<GgmlType::Q8_0>::kOffset;
+    case GgmlType::Q6_K: return Tile<GgmlType::Q6_K>::kOffset;
     default: return 0;
   }
 }
@@ -31,14 +31,14 @@ inline void QuantizeActsImpl(const float* x, int64_t ldx, int64_t t0, int64_t t1
       for (int64_t b = 0; b < cols / kQK_K; ++b) {
         float db;
         int32_t sum16[16];
-        K::QuantizeBlockQ8_K(xt + b * kQK_K, q + b * kQK_K, &db, sum16);
+        V::QuantizeBlockQ8_K(xt + b * kQK_K, q + b * kQK_K, &db, sum16);
         for (int j = 0; j < per_block; ++j) {
           d[b * per_block + j] = db;
           sum[b * per_block + j] = per_block == 16 ? sum16[j] : sum16[2 * j] + sum16[2 * j + 1];
         }
       }
     } else {
-      for (int64_t b = 0; b < cols / kQK; ++b) K::QuantizeBlockQ8_0(xt + b * kQK, q + b * kQK, d + b, sum + b);
+      for (int64_t b = 0; b < cols / kQK; ++b) V::QuantizeBlockQ8_0(xt + b * kQK, q + b * kQK, d + b, sum + b);
     }
     std::memset(q + cols, 0, static_cast<size_t>(a->q_stride - cols));
     for (int64_t g = ng; g < a->g_stride; ++g) {
@@ -46,6 +46,6 @@ inline void QuantizeActsImpl(const float* x, int64_t ldx, int64_t t0, int64_t t1
       sum[g] = 0;
     }
   }
-  FinishQuantActs(a, t0, t1, ActOffset<K::kSignedQ8>(a->wtype));
+  FinishQuantActs(a, t0, t1, ActOffset(a->wtype));
 }
 

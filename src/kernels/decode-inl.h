@@ -1,234 +1,234 @@
-// Per-ISA (include inside namespace g4::kernels::<isa>, after <cstring>, quant_blocks.h and the
-// ISA's definitions of
-//   float HalfToFloat(uint16_t h);
-//   void ScaleBytes8(const uint8_t* b, float d, bool negate, float* out);  // out[i] = (+-)(d * b[i])
-//   void ScaleSBytes8(const int8_t* b, float d, float* out);               // out[i] = d * b[i]
-// ): decoders from GGUF blocks to the "decoded" form all SIMD kernels consume.
+// Per-ISA (include inside namespace g4::kernels::<isa> after the ISA's vector policy `V`, which
+// supplies V::HalfToFloat16 and kSignedQ8): decoders from packed tiles (panel.h) to the decoded
+// form every integer kernel consumes, and the exact dequantization of the decoded form.
 //
-// Decoded form of a run of whole blocks of one row:
-//   q[e]      uint8 level of element e (for the signed Q8_0 variant: the int8 value's bits)
-//   scale[g]  float, one per group of kGroup elements
-//   mterm[g]  float, one per group (types with a min only)
-// Element value = scale[g] * (q[e] - kOffset) + mterm[g]. The floats are exactly the ones ggml's
-// dequantize_row_* multiplies and adds (e.g. Q4_K: scale = d * sc, mterm = -(dmin * m)), so
-// DequantDecoded below reproduces DequantizeRow bit for bit.
+// Decoded form of one panel (16 rows) over a run of whole blocks (columns [0, kc) of the run):
+//   q    [kc/4][16][4] uint8: level of element 4s + i of row r at (s * 16 + r) * 4 + i (the int8
+//        value itself for signed Q8_0, i.e. when V::kSignedQ8)
+//   per group of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): f0 [kc/32][16] d, f1 [kc/32][16] m (with a min)
+//   per super-block of 256 (Q4_K, Q5_K): f0 [kc/256][16] d, f1 [.][16] dmin,
+//        i0 [kc/256][8][16] int32 scales sc_j, i1 [kc/256][4][16] int32 mins m_2i | m_2i+1 << 16
+//   per super-block (Q6_K): f0 [kc/256][16] d, i0 [kc/256][16][16] int32 scales (signed)
+// Element value (what DequantizeRow computes, same float operations):
+//   Q4_0, Q5_0, Q8_0: (level - offset) * d            Q4_1, Q5_1: level * d + m
+//   Q4_K, Q5_K: level * (d * sc_j) + -(dmin * m_j)     Q6_K: (level - 32) * (d * sc_j)
 //
-// The loops are plain C++ so that the compiler vectorises them for the TU's instruction set.
+// The loops use GCC vector extensions on 64-byte vectors (16 rows x 4 bytes), compiled to one
+// AVX-512 register or two AVX2 registers by each translation unit.
 
-// Byte vectors (GCC/Clang vector extensions: compiled to SSE2, AVX2 or AVX-512 code by each TU).
-typedef uint8_t U8x16 __attribute__((vector_size(16)));
-typedef uint8_t U8x32 __attribute__((vector_size(32)));
-template <typename V>
-inline V LoadV(const uint8_t* p) {
-  V v;
-  std::memcpy(&v, p, sizeof(V));
+typedef uint8_t U8x64 __attribute__((vector_size(64)));
+typedef uint32_t U32x16 __attribute__((vector_size(64)));
+typedef int32_t I32x16 __attribute__((vector_size(64)));
+typedef float F32x16 __attribute__((vector_size(64)));
+
+template <typename Vec>
+inline Vec LoadV(const void* p) {
+  Vec v;
+  std::memcpy(&v, p, sizeof(Vec));
   return v;
 }
-template <typename V>
-inline void StoreV(uint8_t* p, V v) {
-  std::memcpy(p, &v, sizeof(V));
+template <typename Vec>
+inline void StoreV(void* p, Vec v) {
+  std::memcpy(p, &v, sizeof(Vec));
 }
 
-// 32 bytes, byte j = 16 if bit j of the little-endian 32-bit qh is set, else 0.
-inline U8x32 HighBits32(const uint8_t* qh) {
-  U8x32 src = {};
-  std::memcpy(&src, qh, 4);
-  const U8x32 spread = __builtin_shufflevector(src, src, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
-                                               2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  const U8x32 bit = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
-                     1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-  return reinterpret_cast<U8x32>((spread & bit) != 0) & 16;
-}
-
-template <GgmlType kType, bool kSignedQ8 = false>
-struct Decoder;
-
-// Q4_0 / Q4_1 block: nibbles, low = elements 0..15, high = 16..31.
-inline void DecodeNibbles16(const uint8_t* qs, uint8_t* q) {
-  const U8x16 v = LoadV<U8x16>(qs);
-  StoreV(q, v & 15);
-  StoreV(q + 16, v >> 4);
-}
-
-template <>
-struct Decoder<GgmlType::Q4_0> {
-  static constexpr int kBlock = 32, kBlockBytes = 18, kGroup = 32, kOffset = 8;
-  static constexpr bool kHasMin = false, kSigned = false;
-  static void Decode(const uint8_t* src, int64_t nb, uint8_t* q, float* scale, float*) {
-    const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(src);
-    for (int64_t i = 0; i < nb; ++i, q += 32) {
-      scale[i] = HalfToFloat(b[i].d);
-      DecodeNibbles16(b[i].qs, q);
-    }
-  }
+struct Decoded {
+  uint8_t* q = nullptr;
+  float* f0 = nullptr;
+  float* f1 = nullptr;
+  int32_t* i0 = nullptr;
+  int32_t* i1 = nullptr;
 };
 
-template <>
-struct Decoder<GgmlType::Q4_1> {
-  static constexpr int kBlock = 32, kBlockBytes = 20, kGroup = 32, kOffset = 0;
-  static constexpr bool kHasMin = true, kSigned = false;
-  static void Decode(const uint8_t* src, int64_t nb, uint8_t* q, float* scale, float* mterm) {
-    const BlockQ4_1* b = reinterpret_cast<const BlockQ4_1*>(src);
-    for (int64_t i = 0; i < nb; ++i, q += 32) {
-      scale[i] = HalfToFloat(b[i].d);
-      mterm[i] = HalfToFloat(b[i].m);
-      DecodeNibbles16(b[i].qs, q);
-    }
-  }
-};
+enum class KClass { kG32, kG32Min, kK, kK6 };
 
-// Q5_0 / Q5_1: nibble plus the 5th bit from qh (bit j for element j).
-inline void Decode5BitBlock(const uint8_t* qs, const uint8_t* qh, uint8_t* q) {
-  DecodeNibbles16(qs, q);
-  StoreV(q, LoadV<U8x32>(q) | HighBits32(qh));
+// One decoder per type: Decode(tiles, nb, out) decodes nb consecutive tiles (blocks) into out.
+template <GgmlType kType>
+struct Tile;
+
+inline void StoreHalves(const uint8_t* h, float* out) { V::HalfToFloat16(reinterpret_cast<const uint16_t*>(h), out); }
+
+// Q4_0 / Q4_1 / Q5_0 / Q5_1: 4 steps of nibbles per tile, low = elements 4s + i, high = 16 + 4s + i.
+template <bool kFive>
+inline void DecodeNibbleBlock(const uint8_t* tile, uint8_t* q) {
+  U32x16 qh = {};
+  if constexpr (kFive) qh = LoadV<U32x16>(tile + 256);
+  for (int s = 0; s < 4; ++s) {
+    const U8x64 v = LoadV<U8x64>(tile + 64 * s);
+    U8x64 lo = v & 15, hi = v >> 4;
+    if constexpr (kFive) {
+      lo |= reinterpret_cast<U8x64>((qh << (4 - s)) & 0x10101010u);
+      hi |= reinterpret_cast<U8x64>((qh >> s) & 0x10101010u);
+    }
+    StoreV(q + 64 * s, lo);
+    StoreV(q + 64 * (4 + s), hi);
+  }
 }
 
 template <>
-struct Decoder<GgmlType::Q5_0> {
-  static constexpr int kBlock = 32, kBlockBytes = 22, kGroup = 32, kOffset = 16;
-  static constexpr bool kHasMin = false, kSigned = false;
-  static void Decode(const uint8_t* src, int64_t nb, uint8_t* q, float* scale, float*) {
-    const BlockQ5_0* b = reinterpret_cast<const BlockQ5_0*>(src);
-    for (int64_t i = 0; i < nb; ++i, q += 32) {
-      scale[i] = HalfToFloat(b[i].d);
-      Decode5BitBlock(b[i].qs, b[i].qh, q);
+struct Tile<GgmlType::Q4_0> {
+  static constexpr KClass kClass = KClass::kG32;
+  static constexpr int kBlock = 32, kOffset = 8;
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
+    for (int64_t b = 0; b < nb; ++b, tiles += 288) {
+      DecodeNibbleBlock<false>(tiles, o.q + b * 512);
+      StoreHalves(tiles + 256, o.f0 + b * 16);
     }
   }
 };
-
 template <>
-struct Decoder<GgmlType::Q5_1> {
-  static constexpr int kBlock = 32, kBlockBytes = 24, kGroup = 32, kOffset = 0;
-  static constexpr bool kHasMin = true, kSigned = false;
-  static void Decode(const uint8_t* src, int64_t nb, uint8_t* q, float* scale, float* mterm) {
-    const BlockQ5_1* b = reinterpret_cast<const BlockQ5_1*>(src);
-    for (int64_t i = 0; i < nb; ++i, q += 32) {
-      scale[i] = HalfToFloat(b[i].d);
-      mterm[i] = HalfToFloat(b[i].m);
-      Decode5BitBlock(b[i].qs, b[i].qh, q);
+struct Tile<GgmlType::Q4_1> {
+  static constexpr KClass kClass = KClass::kG32Min;
+  static constexpr int kBlock = 32, kOffset = 0;
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
+    for (int64_t b = 0; b < nb; ++b, tiles += 320) {
+      DecodeNibbleBlock<false>(tiles, o.q + b * 512);
+      StoreHalves(tiles + 256, o.f0 + b * 16);
+      StoreHalves(tiles + 288, o.f1 + b * 16);
     }
   }
 };
-
-// Q8_0, unsigned variant: level = value + 128 (for u8 x s8 dot instructions), offset 128.
 template <>
-struct Decoder<GgmlType::Q8_0, false> {
-  static constexpr int kBlock = 32, kBlockBytes = 34, kGroup = 32, kOffset = 128;
-  static constexpr bool kHasMin = false, kSigned = false;
-  static void Decode(const uint8_t* src, int64_t nb, uint8_t* q, float* scale, float*) {
-    const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(src);
-    for (int64_t i = 0; i < nb; ++i, q += 32) {
-      scale[i] = HalfToFloat(b[i].d);
-      StoreV(q, LoadV<U8x32>(reinterpret_cast<const uint8_t*>(b[i].qs)) ^ 0x80);
+struct Tile<GgmlType::Q5_0> {
+  static constexpr KClass kClass = KClass::kG32;
+  static constexpr int kBlock = 32, kOffset = 16;
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
+    for (int64_t b = 0; b < nb; ++b, tiles += 352) {
+      DecodeNibbleBlock<true>(tiles, o.q + b * 512);
+      StoreHalves(tiles + 320, o.f0 + b * 16);
     }
   }
 };
-
-// Q8_0, signed variant: q holds the int8 values themselves (AVX2 multiplies |w| by sign(x, w)).
 template <>
-struct Decoder<GgmlType::Q8_0, true> {
-  static constexpr int kBlock = 32, kBlockBytes = 34, kGroup = 32, kOffset = 0;
-  static constexpr bool kHasMin = false, kSigned = true;
-  static void Decode(const uint8_t* src, int64_t nb, uint8_t* q, float* scale, float*) {
-    const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(src);
-    for (int64_t i = 0; i < nb; ++i, q += 32) {
-      scale[i] = HalfToFloat(b[i].d);
-      std::memcpy(q, b[i].qs, 32);
+struct Tile<GgmlType::Q5_1> {
+  static constexpr KClass kClass = KClass::kG32Min;
+  static constexpr int kBlock = 32, kOffset = 0;
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
+    for (int64_t b = 0; b < nb; ++b, tiles += 384) {
+      DecodeNibbleBlock<true>(tiles, o.q + b * 512);
+      StoreHalves(tiles + 320, o.f0 + b * 16);
+      StoreHalves(tiles + 352, o.f1 + b * 16);
+    }
+  }
+};
+template <>
+struct Tile<GgmlType::Q8_0> {
+  static constexpr KClass kClass = KClass::kG32;
+  static constexpr int kBlock = 32, kOffset = V::kSignedQ8 ? 0 : 128;
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
+    for (int64_t b = 0; b < nb; ++b, tiles += 544) {
+      for (int s = 0; s < 8; ++s) {
+        const U8x64 v = LoadV<U8x64>(tiles + 64 * s);
+        StoreV(o.q + b * 512 + 64 * s, V::kSignedQ8 ? v ^ 0x80 : v);
+      }
+      StoreHalves(tiles + 512, o.f0 + b * 16);
     }
   }
 };
 
-// The 8 scales and mins of a Q4_K/Q5_K super-block (UnpackScaleMinK4 for all j at once, on
-// 32-bit words: sub-blocks 0-3 in the low 6 bits of bytes 0-3 / 4-7; 4-7 from the nibbles of
-// bytes 8-11 plus the top two bits of bytes 0-3 / 4-7).
-inline void UnpackScalesMinsK4(const uint8_t* s, uint8_t* sc, uint8_t* m) {
-  uint32_t u[3];
-  std::memcpy(u, s, 12);
-  const uint32_t w[4] = {u[0] & 0x3f3f3f3fu, (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u),
-                         u[1] & 0x3f3f3f3fu, ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u)};
-  std::memcpy(sc, w, 8);
-  std::memcpy(m, w + 2, 8);
+// Q4_K / Q5_K scales: the 12 bytes of each row as three dwords (UnpackScaleMinK4 on all rows).
+inline void DecodeScalesK4(const uint8_t* s, int32_t* sc, int32_t* mp) {
+  const U32x16 u0 = LoadV<U32x16>(s), u1 = LoadV<U32x16>(s + 64), u2 = LoadV<U32x16>(s + 128);
+  const U32x16 w[4] = {u0 & 0x3f3f3f3fu, (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u), u1 & 0x3f3f3f3fu,
+                       ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)};
+  for (int j = 0; j < 8; ++j) StoreV(sc + 16 * j, (w[j / 4] >> (8 * (j % 4))) & 0xffu);
+  for (int i = 0; i < 4; ++i) {
+    const U32x16 m = w[2 + i / 2] >> (16 * (i % 2));  // bytes m_2i, m_2i+1 in the low half
+    StoreV(mp + 16 * i, (m & 0xffu) | ((m & 0xff00u) << 8));
+  }
 }
 
-// Q4_K / Q5_K: 8 groups of 32 per super-block.
-template <int kBits, typename Block>
-void DecodeK4K5(const Block* b, int64_t nb, uint8_t* q, float* scale, float* mterm) {
-  for (int64_t i = 0; i < nb; ++i, q += 256, scale += 8, mterm += 8) {
-    const float d = HalfToFloat(b[i].d), dmin = HalfToFloat(b[i].dmin);
-    uint8_t sc[8], m[8];
-    UnpackScalesMinsK4(b[i].scales, sc, m);
-    ScaleBytes8(sc, d, false, scale);   // d * sc, as ggml
-    ScaleBytes8(m, dmin, true, mterm);  // -(dmin * m)
-    U8x32 qh;
-    if constexpr (kBits == 5) qh = LoadV<U8x32>(b[i].qh);
+template <bool kFive>
+inline void DecodeK4K5(const uint8_t* tiles, int64_t nb, const Decoded& o) {
+  constexpr int64_t kTile = kFive ? 2816 : 2304, kScales = kFive ? 2560 : 2048;
+  for (int64_t b = 0; b < nb; ++b, tiles += kTile) {
+    uint8_t* q = o.q + b * 4096;
     for (int c = 0; c < 4; ++c) {
-      const U8x32 v = LoadV<U8x32>(b[i].qs + 32 * c);
-      U8x32 lo = v & 15, hi = v >> 4;
-      if constexpr (kBits == 5) {
-        lo |= ((qh >> (2 * c)) & 1) << 4;
-        hi |= ((qh >> (2 * c + 1)) & 1) << 4;
+      for (int s = 0; s < 8; ++s) {
+        const U8x64 v = LoadV<U8x64>(tiles + 64 * (8 * c + s));
+        U8x64 lo = v & 15, hi = v >> 4;
+        if constexpr (kFive) {
+          const U8x64 h = LoadV<U8x64>(tiles + 2048 + 64 * s);
+          lo |= ((h >> (2 * c)) & 1) << 4;
+          hi |= ((h >> (2 * c + 1)) & 1) << 4;
+        }
+        StoreV(q + 64 * (16 * c + s), lo);
+        StoreV(q + 64 * (16 * c + 8 + s), hi);
       }
-      StoreV(q + 64 * c, lo);
-      StoreV(q + 64 * c + 32, hi);
     }
+    DecodeScalesK4(tiles + kScales, o.i0 + b * 128, o.i1 + b * 64);
+    StoreHalves(tiles + kScales + 192, o.f0 + b * 16);
+    StoreHalves(tiles + kScales + 224, o.f1 + b * 16);
   }
 }
 
 template <>
-struct Decoder<GgmlType::Q4_K> {
-  static constexpr int kBlock = 256, kBlockBytes = 144, kGroup = 32, kOffset = 0;
-  static constexpr bool kHasMin = true, kSigned = false;
-  static void Decode(const uint8_t* src, int64_t nb, uint8_t* q, float* scale, float* mterm) {
-    DecodeK4K5<4>(reinterpret_cast<const BlockQ4_K*>(src), nb, q, scale, mterm);
-  }
+struct Tile<GgmlType::Q4_K> {
+  static constexpr KClass kClass = KClass::kK;
+  static constexpr int kBlock = 256, kOffset = 0;
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) { DecodeK4K5<false>(tiles, nb, o); }
+};
+template <>
+struct Tile<GgmlType::Q5_K> {
+  static constexpr KClass kClass = KClass::kK;
+  static constexpr int kBlock = 256, kOffset = 0;
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) { DecodeK4K5<true>(tiles, nb, o); }
 };
 
 template <>
-struct Decoder<GgmlType::Q5_K> {
-  static constexpr int kBlock = 256, kBlockBytes = 176, kGroup = 32, kOffset = 0;
-  static constexpr bool kHasMin = true, kSigned = false;
-  static void Decode(const uint8_t* src, int64_t nb, uint8_t* q, float* scale, float* mterm) {
-    DecodeK4K5<5>(reinterpret_cast<const BlockQ5_K*>(src), nb, q, scale, mterm);
-  }
-};
-
-// Q6_K: 16 groups of 16 per super-block, levels 0..63 with offset 32.
-template <>
-struct Decoder<GgmlType::Q6_K> {
-  static constexpr int kBlock = 256, kBlockBytes = 210, kGroup = 16, kOffset = 32;
-  static constexpr bool kHasMin = false, kSigned = false;
-  static void Decode(const uint8_t* src, int64_t nb, uint8_t* q, float* scale, float*) {
-    const BlockQ6_K* b = reinterpret_cast<const BlockQ6_K*>(src);
-    for (int64_t i = 0; i < nb; ++i, q += 256, scale += 16) {
-      const float d = HalfToFloat(b[i].d);
-      ScaleSBytes8(b[i].scales, d, scale);  // d * sc, as ggml
-      ScaleSBytes8(b[i].scales + 8, d, scale + 8);
+struct Tile<GgmlType::Q6_K> {
+  static constexpr KClass kClass = KClass::kK6;
+  static constexpr int kBlock = 256, kOffset = 32;
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
+    for (int64_t b = 0; b < nb; ++b, tiles += 3360) {
+      uint8_t* q = o.q + b * 4096;
       for (int h = 0; h < 2; ++h) {
-        const U8x32 ql0 = LoadV<U8x32>(b[i].ql + 64 * h), ql1 = LoadV<U8x32>(b[i].ql + 64 * h + 32);
-        const U8x32 qh = LoadV<U8x32>(b[i].qh + 32 * h);
-        uint8_t* o = q + 128 * h;
-        StoreV(o, (ql0 & 15) | ((qh & 3) << 4));
-        StoreV(o + 32, (ql1 & 15) | (((qh >> 2) & 3) << 4));
-        StoreV(o + 64, (ql0 >> 4) | (((qh >> 4) & 3) << 4));
-        StoreV(o + 96, (ql1 >> 4) | ((qh >> 6) << 4));
+        for (int s = 0; s < 8; ++s) {
+          const uint8_t* base = tiles + 192 * (8 * h + s);
+          const U8x64 ql0 = LoadV<U8x64>(base), ql1 = LoadV<U8x64>(base + 64), qh = LoadV<U8x64>(base + 128);
+          StoreV(q + 64 * (32 * h + s), (ql0 & 15) | ((qh & 3) << 4));
+          StoreV(q + 64 * (32 * h + 8 + s), (ql1 & 15) | (((qh >> 2) & 3) << 4));
+          StoreV(q + 64 * (32 * h + 16 + s), (ql0 >> 4) | (((qh >> 4) & 3) << 4));
+          StoreV(q + 64 * (32 * h + 24 + s), (ql1 >> 4) | ((qh >> 6) << 4));
+        }
       }
+      for (int j = 0; j < 16; ++j) {
+        const I32x16 w = LoadV<I32x16>(tiles + 3072 + 64 * (j / 4));
+        StoreV(o.i0 + b * 256 + 16 * j, (w << (24 - 8 * (j % 4))) >> 24);  // sign-extended byte j % 4
+      }
+      StoreHalves(tiles + 3328, o.f0 + b * 16);
     }
   }
 };
 
-// Exact f32 values of decoded elements [0, n) (n a multiple of D::kGroup), in ggml's float order.
-template <class D>
-void DequantDecoded(const uint8_t* q, const float* scale, const float* mterm, int64_t n, float* out) {
-  for (int64_t g = 0; g < n / D::kGroup; ++g) {
-    const float s = scale[g];
-    for (int j = 0; j < D::kGroup; ++j) {
-      const int64_t e = g * D::kGroup + j;
-      const int level = D::kSigned ? static_cast<int>(static_cast<int8_t>(q[e])) : static_cast<int>(q[e]) - D::kOffset;
-      if constexpr (D::kHasMin) {
-        out[e] = static_cast<float>(level) * s + mterm[g];
-      } else {
-        out[e] = static_cast<float>(level) * s;
-      }
+// Exact f32 values of a decoded run of kc elements, written as a float panel [kc][16].
+template <GgmlType kType>
+void DequantDecoded(const Decoded& d, int64_t kc, float* out) {
+  using Ty = Tile<kType>;
+  for (int64_t s = 0; s < kc / 4; ++s) {
+    const I32x16 lv = LoadV<I32x16>(d.q + 64 * s);
+    const int64_t e = 4 * s;
+    F32x16 scale, mterm = {};
+    if constexpr (Ty::kClass == KClass::kG32 || Ty::kClass == KClass::kG32Min) {
+      scale = LoadV<F32x16>(d.f0 + e / 32 * 16);
+      if constexpr (Ty::kClass == KClass::kG32Min) mterm = LoadV<F32x16>(d.f1 + e / 32 * 16);
+    } else if constexpr (Ty::kClass == KClass::kK) {
+      const int64_t b = e / 256, j = e % 256 / 32;
+      const I32x16 mp = LoadV<I32x16>(d.i1 + b * 64 + 16 * (j / 2));
+      const I32x16 m = j % 2 == 0 ? (mp & 0xffff) : (mp >> 16);
+      scale = LoadV<F32x16>(d.f0 + b * 16) * __builtin_convertvector(LoadV<I32x16>(d.i0 + b * 128 + 16 * j), F32x16);
+      mterm = -(LoadV<F32x16>(d.f1 + b * 16) * __builtin_convertvector(m, F32x16));
+    } else {
+      const int64_t b = e / 256, j = e % 256 / 16;
+      scale = LoadV<F32x16>(d.f0 + b * 16) * __builtin_convertvector(LoadV<I32x16>(d.i0 + b * 256 + 16 * j), F32x16);
+    }
+    for (int i = 0; i < 4; ++i) {
+      I32x16 level = (lv << (24 - 8 * i)) >> 24;  // byte i, sign-extended
+      if (!(kType == GgmlType::Q8_0 && V::kSignedQ8)) level &= 0xff;
+      level -= Ty::kOffset;
+      F32x16 v = __builtin_convertvector(level, F32x16) * scale;
+      if constexpr (Ty::kClass == KClass::kG32Min || Ty::kClass == KClass::kK) v = v + mterm;
+      StoreV(out + (e + i) * 16, v);
     }
   }
 }

@@ -12,11 +12,12 @@
 //
 // The instruction set (scalar, AVX2+FMA+F16C, AVX-512 F/BW/DQ/VL+VNNI) is chosen once at startup
 // from the CPU's features; the environment variable GEMMA4_ISA=scalar|avx2|avx512 forces a lower
-// level. Results of different instruction sets differ only in float rounding (summation order).
+// level. MatMul gives the same bits on every instruction set (see MatMul).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "formats/ggml_types.h"
@@ -26,15 +27,53 @@ namespace g4::kernels {
 
 enum class Math { kFast, kExact };
 
+// Rows per panel of the packed layout (panel.h): the unit the MatMul kernels work on.
+constexpr int kPanelRows = 16;
+
 // A 2-D weight matrix as stored in a GGUF file: `rows` rows of `cols` elements in `type`, each row
 // RowBytes(type, cols) bytes, rows contiguous. In ggml terms ne0 = cols, ne1 = rows.
+// `packed`, when set, is the same matrix in the kernels' panel layout (PackMatrix), which MatMul then
+// reads instead of `data`; the results are the same bit for bit.
 struct Matrix {
   GgmlType type = GgmlType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
   const uint8_t* data = nullptr;
+  const uint8_t* packed = nullptr;
   size_t row_bytes() const { return static_cast<size_t>(RowBytes(type, cols)); }
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes(); }
+  // Rows [r0, r0 + n) as a matrix of their own; it keeps the packed layout when r0 is a multiple of
+  // kPanelRows (a panel boundary: both layouts then have the same byte offsets).
+  Matrix RowRange(int64_t r0, int64_t n) const {
+    const size_t off = static_cast<size_t>(r0) * row_bytes();
+    return Matrix{type, n, cols, data + off, packed != nullptr && r0 % kPanelRows == 0 ? packed + off : nullptr};
+  }
+};
+
+// Bytes of the packed layout of w: rows rounded up to whole panels of kPanelRows.
+int64_t PackedBytes(const Matrix& w);
+
+// Writes w (w.data, GGUF layout) in the panel layout to dst (PackedBytes(w) bytes), on the pool's
+// threads. If `release` is set it is called with each range of w.data that has been read (in
+// slices of about 16 MB), so that a caller reading from a mapped file can drop those pages and keep
+// resident memory near the size of the weights. Fails on a type MatMul does not support.
+void PackMatrix(const Matrix& w, uint8_t* dst, ThreadPool& pool,
+                const std::function<void(const uint8_t*, size_t)>& release = {});
+
+// Memory for packed weights: anonymous, page-aligned, zero-filled, with transparent huge pages
+// requested (fewer TLB misses while streaming the weights).
+class PackedBuffer {
+ public:
+  explicit PackedBuffer(size_t bytes);
+  ~PackedBuffer();
+  PackedBuffer(const PackedBuffer&) = delete;
+  PackedBuffer& operator=(const PackedBuffer&) = delete;
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
 };
 
 // Reference conversions, bit-exact with ggml's dequantize_row_* / quantize_row_*_ref (k-quants
@@ -53,6 +92,14 @@ bool SupportsMatMul(GgmlType t);
 // Output rows are split over the pool's threads. Quantized activations (kFast) are computed once
 // per call. Scratch memory is per thread and reused, so steady-state calls do not allocate.
 // y must not overlap x. Fails (g4::Error) on an unsupported type or inconsistent sizes.
+//
+// Every y[i][r] depends only on row r of W and row i of x, computed in one fixed order (below), so
+// it is the same bit for bit whatever n is, whatever the other rows of x are, whatever the thread
+// count, with or without the packed layout, and on every instruction set:
+//  * float weights (F32/F16/BF16), and every type with Math::kExact (weights dequantized exactly):
+//      acc = 0; for c in order: acc = fma(W[r][c], x[i][c], acc)
+//  * quantized weights with Math::kFast: per block, in order, the formula of RefDotQuant (ops.h):
+//    exact integer dot products of levels and quantized activations, then float fma's.
 void MatMul(const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, Math math,
             ThreadPool& pool);
 
@@ -70,6 +117,18 @@ void F16ToF32Row(const uint16_t* src, float* dst, int64_t n);
 void F32ToF16Row(const float* src, uint16_t* dst, int64_t n);
 void Bf16ToF32Row(const uint16_t* src, float* dst, int64_t n);
 void F32ToBf16Row(const float* src, uint16_t* dst, int64_t n);
+
+// Attention on KV-cache rows of type F32, F16, BF16, Q8_0 or Q4_0 (row j at k + j * k_stride bytes),
+// head_dim hd a positive multiple of 32, rows read in place and converted exactly in registers:
+//   AttnScores:     s[i][j] = dot(q[i], K_j)                       q: [nq][ldq], s: [nq][lds]
+//   AttnAccumulate: acc[i][:] = fma(p[i][j], V_j[:], acc[i][:]) for j = 0, 1, ... in order
+//                                                                  p: [nq][ldp], acc: [nq][ldacc]
+// Each s[i][j] and acc[i][d] is computed in one fixed order (per instruction set) that does not
+// depend on nq, nk or the other rows, so a query's attention is the same whatever is batched with it.
+void AttnScores(const float* q, int64_t ldq, int nq, GgmlType kt, const uint8_t* k, int64_t k_stride, int nk, int hd,
+                float* s, int64_t lds);
+void AttnAccumulate(const float* p, int64_t ldp, int nq, GgmlType vt, const uint8_t* v, int64_t v_stride, int nk,
+                    int hd, float* acc, int64_t ldacc);
 
 // Name of the instruction set the kernels run with ("avx512-vnni", "avx2", "scalar").
 const char* ActiveIsa();

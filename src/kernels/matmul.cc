@@ -4,7 +4,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -66,8 +70,7 @@ const IsaOps& Active() {
 }
 
 // Sizes a QuantActs for n tokens of `cols` values for weight type t and points it into buffers.
-void LayoutQuantActs(GgmlType t, int64_t n, int64_t cols, int layouts, OwnedQuantActs* o) {
-  const bool lanes = (layouts & kActLanes) != 0;
+void LayoutQuantActs(GgmlType t, int64_t n, int64_t cols, OwnedQuantActs* o) {
   QuantActs* a = &o->acts;
   a->wtype = t;
   a->n = n;
@@ -81,9 +84,7 @@ void LayoutQuantActs(GgmlType t, int64_t n, int64_t cols, int layouts, OwnedQuan
   a->sum = o->sum.Get<int32_t>(ng);
   a->bias = o->bias.Get<int32_t>(ng);
   a->dsum = o->dsum.Get<float>(ng);
-  a->lanes = lanes;
-  a->dl = lanes ? o->dl.Get<float>(static_cast<size_t>(n * a->lane_stride())) : nullptr;
-  a->bl = lanes ? o->bl.Get<int32_t>(static_cast<size_t>(n * a->lane_stride())) : nullptr;
+  a->sp = o->sp.Get<int32_t>(ng / 2);
 }
 
 bool IsQuantizedMatMulType(GgmlType t) {
@@ -102,15 +103,38 @@ bool IsQuantizedMatMulType(GgmlType t) {
   }
 }
 
+// Scratch memory per (thread pool, task slot of RunOnAll). A pool's slots never run concurrently
+// with themselves, whichever OS threads run them, and a slot that has run a shape before does not
+// allocate again. Entries of pools that no longer exist are dropped once unused when the table
+// grows past a few dozen pools.
+using SlotScratch = std::vector<std::unique_ptr<KernelScratch>>;
+std::shared_ptr<SlotScratch> ScratchFor(const ThreadPool& pool) {
+  static std::mutex mu;
+  static std::map<const ThreadPool*, std::shared_ptr<SlotScratch>> table;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& entry = table[&pool];
+  if (!entry || entry->size() != static_cast<size_t>(pool.size())) {
+    entry = std::make_shared<SlotScratch>();
+    for (int i = 0; i < pool.size(); ++i) entry->push_back(std::make_unique<KernelScratch>());
+  }
+  std::shared_ptr<SlotScratch> result = entry;
+  if (table.size() > 64) {
+    for (auto it = table.begin(); it != table.end();) {
+      it = it->second.use_count() == 1 ? table.erase(it) : std::next(it);
+    }
+  }
+  return result;
+}
+
 // Work shared by the threads of one MatMul (captured by pointer so std::function does not allocate).
 struct Job {
   const IsaOps* ops;
   MatMulArgs args;
   const float* x;
   QuantActs* acts;
-  int64_t rows_per_task;
+  int64_t panels_per_task;
   int64_t n_tasks;
-  int64_t tasks_per_grab;
+  SlotScratch* scratch;
   std::atomic<int64_t> next_task{0};
   std::atomic<int64_t> next_token{0};
 };
@@ -149,6 +173,7 @@ void FinishQuantActs(QuantActs* a, int64_t t0, int64_t t1, int offset) {
     const float* d = a->dt(t);
     int32_t* bias = a->bias + t * a->g_stride;
     float* dsum = a->dsum + t * a->g_stride;
+    int32_t* sp = a->sp + t * (a->g_stride / 2);
     for (int64_t g = 0; g < ng; ++g) {
       bias[g] = -offset * sum[g];
       dsum[g] = d[g] * static_cast<float>(sum[g]);
@@ -157,16 +182,9 @@ void FinishQuantActs(QuantActs* a, int64_t t0, int64_t t1, int offset) {
       bias[g] = 0;
       dsum[g] = 0;
     }
-    if (a->lanes) {
-      float* dl = a->dl + t * a->lane_stride();
-      int32_t* bl = a->bl + t * a->lane_stride();
-      const int per = a->group / 4;  // lanes per group
-      for (int64_t l = 0; l < a->lane_stride(); ++l) {
-        const int64_t g = l / per;
-        const bool inside = g < ng;
-        dl[l] = inside ? d[g] : 0.0f;
-        bl[l] = inside && l % per == 0 ? bias[g] : 0;
-      }
+    for (int64_t i = 0; i < a->g_stride / 2; ++i) {
+      const int32_t lo = 2 * i < ng ? sum[2 * i] : 0, hi = 2 * i + 1 < ng ? sum[2 * i + 1] : 0;
+      sp[i] = static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xffffu) | (static_cast<uint32_t>(hi) << 16));
     }
   }
 }
@@ -198,14 +216,15 @@ void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n,
   thread_local OwnedQuantActs workspace;
   if (math == Math::kFast && IsQuantizedMatMulType(w.type)) {
     job.acts = &workspace.acts;
-    job.args.acts = job.acts;  // set before act_layouts: it picks the integer path's layouts
-    LayoutQuantActs(w.type, n, w.cols, job.ops->act_layouts(job.args), &workspace);
+    job.args.acts = job.acts;
+    LayoutQuantActs(w.type, n, w.cols, &workspace);
   }
 
-  job.rows_per_task = std::max<int64_t>(1, job.ops->rows_per_task(job.args));
-  job.n_tasks = (w.rows + job.rows_per_task - 1) / job.rows_per_task;
-  // About 4 grabs per thread so that threads finishing early take over work.
-  job.tasks_per_grab = std::max<int64_t>(1, job.n_tasks / (4 * pool.size()));
+  const std::shared_ptr<SlotScratch> scratch = ScratchFor(pool);
+  job.scratch = scratch.get();
+  job.panels_per_task = std::max<int64_t>(1, job.ops->panels_per_task(job.args));
+  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
+  job.n_tasks = (panels + job.panels_per_task - 1) / job.panels_per_task;
 
   Job* jp = &job;
   if (job.acts != nullptr && n <= 8) {
@@ -220,15 +239,14 @@ void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n,
       }
     });
   }
-  pool.RunOnAll([jp](int, int) {
-    jp->ops->reserve_scratch(jp->args);
-    const int64_t rows = jp->args.w.rows;
+  pool.RunOnAll([jp, panels](int slot, int) {
+    KernelScratch* s = (*jp->scratch)[static_cast<size_t>(slot)].get();
+    jp->ops->reserve_scratch(jp->args, s);
     for (;;) {
-      const int64_t task = jp->next_task.fetch_add(jp->tasks_per_grab, std::memory_order_relaxed);
+      const int64_t task = jp->next_task.fetch_add(1, std::memory_order_relaxed);
       if (task >= jp->n_tasks) break;
-      const int64_t r0 = task * jp->rows_per_task;
-      const int64_t r1 = std::min(rows, (task + jp->tasks_per_grab) * jp->rows_per_task);
-      jp->ops->matmul_rows(jp->args, r0, r1);
+      const int64_t p0 = task * jp->panels_per_task;
+      jp->ops->matmul_panels(jp->args, p0, std::min(panels, p0 + jp->panels_per_task), s);
     }
   });
 }
@@ -239,10 +257,10 @@ void MatMul(const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, i
 }
 
 void QuantizeActsForTest(Isa isa, GgmlType wtype, const float* x, int64_t ldx, int64_t n, int64_t cols,
-                         OwnedQuantActs* out, int layouts) {
+                         OwnedQuantActs* out) {
   if (!IsQuantizedMatMulType(wtype)) Fail("QuantizeActsForTest: %s is not a quantized weight type", TypeName(wtype));
   if (cols % Traits(wtype).block_size != 0) Fail("QuantizeActsForTest: cols %lld", static_cast<long long>(cols));
-  LayoutQuantActs(wtype, n, cols, layouts, out);
+  LayoutQuantActs(wtype, n, cols, out);
   OpsFor(isa).quantize_acts(x, ldx, 0, n, &out->acts);
 }
 
@@ -258,6 +276,26 @@ void GetRows(const Matrix& w, const int32_t* ids, int64_t n, float* out, int64_t
 }
 
 float DotF32(const float* a, const float* b, int64_t n) { return Active().dot_f32(a, b, n); }
+
+namespace {
+void CheckAttn(GgmlType t, int hd) {
+  if (t != GgmlType::F32 && t != GgmlType::F16 && t != GgmlType::BF16 && t != GgmlType::Q8_0 && t != GgmlType::Q4_0) {
+    Fail("attention: KV cache type %s is not supported", TypeName(t));
+  }
+  if (hd <= 0 || hd % 32 != 0) Fail("attention: head size %d is not a positive multiple of 32", hd);
+}
+}  // namespace
+
+void AttnScores(const float* q, int64_t ldq, int nq, GgmlType kt, const uint8_t* k, int64_t k_stride, int nk, int hd,
+                float* s, int64_t lds) {
+  CheckAttn(kt, hd);
+  Active().attn_scores(q, ldq, nq, kt, k, k_stride, nk, hd, s, lds);
+}
+void AttnAccumulate(const float* p, int64_t ldp, int nq, GgmlType vt, const uint8_t* v, int64_t v_stride, int nk,
+                    int hd, float* acc, int64_t ldacc) {
+  CheckAttn(vt, hd);
+  Active().attn_accumulate(p, ldp, nq, vt, v, v_stride, nk, hd, acc, ldacc);
+}
 void F16ToF32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(src, dst, n); }
 void F32ToF16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(src, dst, n); }
 void Bf16ToF32Row(const uint16_t* src, float* dst, int64_t n) { Active().bf16_to_f32(src, dst, n); }

@@ -1,7 +1,8 @@
-// MatMul and the other dispatched kernels on every instruction set this CPU runs: SIMD paths match
-// the scalar reference of the same math (activation quantization and integer dot products exactly,
-// float accumulation within a bound derived from the summands), and the exact path matches a
-// double-precision reference within float rounding.
+// MatMul and the other dispatched kernels on every instruction set this CPU runs: every path gives
+// the scalar reference's bits (RefDotQuant / RefDotFloat, ops.h) for every weight type, shape and
+// number of tokens, with or without the packed layout; a token's row of MatMul(n) is the same bits
+// as MatMul(1) of that token alone (batch invariance); the exact path matches a double-precision
+// reference within float rounding.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
+#include "kernels/panel.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/test_inputs.h"
 #include "util/error.h"
@@ -51,6 +53,16 @@ struct Weights {
   std::vector<uint8_t> bytes;
   std::vector<float> deq;  // exact f32 values, [rows][cols]
   Matrix m() const { return Matrix{type, rows, cols, bytes.data()}; }
+  // The same matrix with its packed layout (PackMatrix) attached.
+  std::vector<uint8_t> packed;
+  Matrix mp() {
+    if (packed.empty()) {
+      ThreadPool pool(2);
+      packed.assign(static_cast<size_t>(PackedBytes(m())), 0xcd);
+      PackMatrix(m(), packed.data(), pool);
+    }
+    return Matrix{type, rows, cols, bytes.data(), packed.data()};
+  }
 };
 
 Weights MakeWeights(GgmlType t, int64_t rows, int64_t cols, uint64_t seed) {
@@ -80,17 +92,55 @@ std::vector<float> MakeActivations(int64_t n, int64_t cols, int64_t ldx, uint64_
   return x;
 }
 
-std::vector<float> RunMatMul(Isa isa, const Weights& w, const std::vector<float>& x, int64_t ldx, int64_t n,
+std::vector<float> RunMatMul(Isa isa, const Matrix& m, const std::vector<float>& x, int64_t ldx, int64_t n,
                              int64_t ldy, Math math, int threads) {
   ThreadPool pool(threads);
   std::vector<float> y(static_cast<size_t>(n * ldy), -12345.0f);
-  MatMulIsa(isa, w.m(), x.data(), ldx, n, y.data(), ldy, math, pool);
+  MatMulIsa(isa, m, x.data(), ldx, n, y.data(), ldy, math, pool);
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t r = w.rows; r < ldy; ++r) {
+    for (int64_t r = m.rows; r < ldy; ++r) {
       EXPECT_EQ(y[t * ldy + r], -12345.0f) << "MatMul wrote beyond rows (token " << t << ", column " << r << ")";
     }
   }
   return y;
+}
+
+std::vector<float> RunMatMul(Isa isa, const Weights& w, const std::vector<float>& x, int64_t ldx, int64_t n,
+                             int64_t ldy, Math math, int threads) {
+  return RunMatMul(isa, w.m(), x, ldx, n, ldy, math, threads);
+}
+
+// ---- Panel layout ----
+
+TEST(Panel, PackThenUnpackGivesTheRowsBack) {
+  for (GgmlType t : kWeightTypes) {
+    for (int64_t rows : {1, 16, 37}) {
+      const int64_t cols = IsKQuant(t) ? 512 : IsFloatType(t) ? 48 : 96;
+      Weights w = MakeWeights(t, rows, cols, 3);
+      const Matrix m = w.mp();
+      ASSERT_EQ(PackedBytes(m), (rows + 15) / 16 * 16 * static_cast<int64_t>(m.row_bytes()));
+      std::vector<uint8_t> row(m.row_bytes());
+      const int64_t tiles = cols / TileCols(t);
+      for (int64_t r = 0; r < rows; ++r) {
+        UnpackPanelRow(t, m.packed + r / 16 * PanelBytes(m), tiles, static_cast<int>(r % 16), row.data());
+        ASSERT_EQ(std::memcmp(row.data(), m.row(r), row.size()), 0) << TypeName(t) << " row " << r;
+      }
+      // Padding rows of the last panel unpack to all-zero blocks.
+      if (rows % 16 != 0) {
+        UnpackPanelRow(t, m.packed + rows / 16 * PanelBytes(m), tiles, 15, row.data());
+        for (uint8_t b : row) ASSERT_EQ(b, 0) << TypeName(t);
+      }
+    }
+  }
+}
+
+TEST(Panel, RowRangeKeepsThePackedLayoutAtPanelBoundaries) {
+  Weights w = MakeWeights(GgmlType::Q4_K, 64, 256, 1);
+  const Matrix m = w.mp();
+  EXPECT_EQ(m.RowRange(32, 16).packed, m.packed + 32 * m.row_bytes());
+  EXPECT_EQ(m.RowRange(32, 16).data, m.row(32));
+  EXPECT_EQ(m.RowRange(8, 16).packed, nullptr);
+  EXPECT_EQ(m.RowRange(8, 16).rows, 16);
 }
 
 // ---- Activation quantization ----
@@ -106,6 +156,12 @@ TEST(QuantActs, SameOnEveryIsaAndAsReference) {
     OwnedQuantActs ref;
     QuantizeActsForTest(Isa::kScalar, t, x.data(), cols, n, cols, &ref);
     const QuantActs& a = ref.acts;
+    for (int64_t tok = 0; tok < n; ++tok) {  // sum pairs: two int16 sums per int32
+      for (int64_t i = 0; 2 * i + 1 < a.groups(); ++i) {
+        ASSERT_EQ(static_cast<int16_t>(a.spt(tok)[i] & 0xffff), a.sumt(tok)[2 * i]);
+        ASSERT_EQ(a.spt(tok)[i] >> 16, a.sumt(tok)[2 * i + 1]);
+      }
+    }
     // The scalar quantizer against the formulas in ops.h.
     for (int64_t tok = 0; tok < n; ++tok) {
       const float* xt = x.data() + tok * cols;
@@ -150,53 +206,14 @@ TEST(QuantActs, SameOnEveryIsaAndAsReference) {
             << IsaName(isa) << " " << TypeName(t);
         ASSERT_EQ(std::memcmp(got.acts.dsumt(tok), a.dsumt(tok), 4 * static_cast<size_t>(a.g_stride)), 0)
             << IsaName(isa) << " " << TypeName(t);
+        ASSERT_EQ(std::memcmp(got.acts.spt(tok), a.spt(tok), 2 * static_cast<size_t>(a.g_stride)), 0)
+            << IsaName(isa) << " " << TypeName(t);
       }
     }
   }
 }
 
-// ---- Exact dequantization of each ISA (used by the exact path) ----
-
-TEST(IsaDequantize, BitExactWithDequantizeRow) {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-    if (!IsaSupported(isa)) continue;
-    for (GgmlType t : kWeightTypes) {
-      const Weights w = MakeWeights(t, 12, 2304, 3);  // 2304: more than one decode chunk
-      std::vector<float> got(static_cast<size_t>(w.cols));
-      for (int64_t r = 0; r < w.rows; ++r) {
-        OpsFor(isa).dequantize_row(t, w.m().row(r), got.data(), w.cols);
-        for (int64_t c = 0; c < w.cols; ++c) {
-          ASSERT_TRUE(SameBits(got[c], w.deq[r * w.cols + c])) << IsaName(isa) << " " << TypeName(t) << " row " << r
-                                                               << " col " << c;
-        }
-      }
-    }
-  }
-}
-
-// ---- Fast path: SIMD vs scalar reference ----
-
-// Upper bound on the magnitude of every float summand either implementation forms for y[t][r]:
-// each product of a weight level (unsigned encodings reach twice the group's largest |w|, and the
-// min term is at most three times it) with an activation d * q.
-std::vector<double> SummandMagnitudes(const Weights& w, const QuantActs& a) {
-  std::vector<double> m(static_cast<size_t>(a.n * w.rows), 0.0);
-  const int64_t G = IsFloatType(w.type) ? 1 : (w.type == GgmlType::Q6_K ? 16 : 32);
-  for (int64_t r = 0; r < w.rows; ++r) {
-    const float* wr = w.deq.data() + r * w.cols;
-    for (int64_t g = 0; g < w.cols / G; ++g) {
-      double gmax = 0;
-      for (int64_t k = g * G; k < (g + 1) * G; ++k) gmax = std::max(gmax, std::fabs(static_cast<double>(wr[k])));
-      for (int64_t t = 0; t < a.n; ++t) {
-        const int64_t ag = g * G / a.group;
-        double sx = 0;
-        for (int64_t k = g * G; k < (g + 1) * G; ++k) sx += std::fabs(a.qt(t)[k] * static_cast<double>(a.dt(t)[ag]));
-        m[t * w.rows + r] += 4 * gmax * sx;
-      }
-    }
-  }
-  return m;
-}
+// ---- Every path gives the reference's bits ----
 
 struct Shape {
   int64_t rows, cols, n;
@@ -204,31 +221,33 @@ struct Shape {
 
 class FastPath : public ::testing::TestWithParam<std::tuple<Isa, GgmlType>> {};
 
-TEST_P(FastPath, MatchesScalarReference) {
+// Quantized weights with Math::kFast: RefDotQuant row by row, bit for bit, packed or not.
+TEST_P(FastPath, EqualsScalarReferenceBitForBit) {
   const auto [isa, t] = GetParam();
   G4_REQUIRE_ISA(isa);
   const bool k = IsKQuant(t);
-  // Odd row counts (partial panels), cols with an odd number of blocks, and one shape wider than a
-  // panel chunk (4096 columns) so that column chunks accumulate.
+  // Odd row counts (partial panels), cols with an odd number of blocks, and shapes wider than a
+  // decoded chunk (1024 columns) so that column chunks accumulate.
   const Shape shapes[] = {{37, k ? 512 : 96, 1},  {37, k ? 512 : 96, 2},  {67, k ? 768 : 160, 3},
                           {67, k ? 768 : 160, 7}, {33, k ? 256 : 32, 16}, {45, k ? 512 : 224, 33},
-                          {21, 4352, 9}};
+                          {21, 4352, 9},          {50, k ? 1280 : 1088, 5}};
   for (const Shape& s : shapes) {
     SCOPED_TRACE(::testing::Message() << IsaName(isa) << " " << TypeName(t) << " rows " << s.rows << " cols "
                                       << s.cols << " n " << s.n);
-    const Weights w = MakeWeights(t, s.rows, s.cols, static_cast<uint64_t>(s.rows * 31 + s.n));
+    Weights w = MakeWeights(t, s.rows, s.cols, static_cast<uint64_t>(s.rows * 31 + s.n));
     const int64_t ldx = s.cols + 13, ldy = s.rows + 5;
     const std::vector<float> x = MakeActivations(s.n, s.cols, ldx, static_cast<uint64_t>(s.n));
-    const std::vector<float> want = RunMatMul(Isa::kScalar, w, x, ldx, s.n, ldy, Math::kFast, 1);
-    const std::vector<float> got = RunMatMul(isa, w, x, ldx, s.n, ldy, Math::kFast, 2);
     OwnedQuantActs acts;
     QuantizeActsForTest(Isa::kScalar, t, x.data(), ldx, s.n, s.cols, &acts);
-    const std::vector<double> mag = SummandMagnitudes(w, acts.acts);
-    const double terms = static_cast<double>(s.cols) / 8 + 64;  // float additions on either side, generously
-    for (int64_t tok = 0; tok < s.n; ++tok) {
-      for (int64_t r = 0; r < s.rows; ++r) {
-        const double tol = terms * kU * mag[tok * s.rows + r];
-        ASSERT_NEAR(got[tok * ldy + r], want[tok * ldy + r], tol) << "token " << tok << " row " << r;
+    for (const bool packed : {false, true}) {
+      const std::vector<float> got = RunMatMul(isa, packed ? w.mp() : w.m(), x, ldx, s.n, ldy, Math::kFast, 2);
+      for (int64_t tok = 0; tok < s.n; ++tok) {
+        for (int64_t r = 0; r < s.rows; ++r) {
+          const float want = RefDotQuant(t, w.m().row(r), acts.acts, tok);
+          ASSERT_TRUE(SameBits(got[tok * ldy + r], want))
+              << (packed ? "packed" : "gguf") << " token " << tok << " row " << r << ": " << got[tok * ldy + r]
+              << " vs " << want;
+        }
       }
     }
   }
@@ -341,12 +360,18 @@ TEST_P(ExactPath, WithinFloatRoundingOfDoubleReference) {
     for (const Shape& s : shapes) {
       SCOPED_TRACE(::testing::Message() << IsaName(isa) << " " << TypeName(t) << (math == Math::kExact ? " exact" : " fast")
                                         << " rows " << s.rows << " cols " << s.cols << " n " << s.n);
-      const Weights w = MakeWeights(t, s.rows, s.cols, 5);
+      Weights w = MakeWeights(t, s.rows, s.cols, 5);
       const int64_t ldx = s.cols + 3, ldy = s.rows + 2;
       const std::vector<float> x = MakeActivations(s.n, s.cols, ldx, 17);
       const std::vector<float> y = RunMatMul(isa, w, x, ldx, s.n, ldy, math, 2);
+      const std::vector<float> yp = RunMatMul(isa, w.mp(), x, ldx, s.n, ldy, math, 2);
       for (int64_t tok = 0; tok < s.n; ++tok) {
         for (int64_t r = 0; r < s.rows; ++r) {
+          // The fma chain of RefDotFloat over the exact values, bit for bit, packed or not.
+          const float want = RefDotFloat(w.deq.data() + r * s.cols, x.data() + tok * ldx, s.cols);
+          ASSERT_TRUE(SameBits(y[tok * ldy + r], want)) << "token " << tok << " row " << r << ": " << y[tok * ldy + r]
+                                                        << " vs " << want;
+          ASSERT_TRUE(SameBits(yp[tok * ldy + r], want)) << "packed: token " << tok << " row " << r;
           double exact = 0, mag = 0;
           for (int64_t c = 0; c < s.cols; ++c) {
             const double p = static_cast<double>(w.deq[r * s.cols + c]) * x[tok * ldx + c];
@@ -365,6 +390,50 @@ INSTANTIATE_TEST_SUITE_P(Types, ExactPath,
                                             ::testing::ValuesIn(kWeightTypes)),
                          [](const ::testing::TestParamInfo<std::tuple<Isa, GgmlType>>& p) {
                            std::string s = std::string(IsaName(std::get<0>(p.param))) + "_" + TypeName(std::get<1>(p.param));
+                           for (char& c : s) c = c == '-' ? '_' : c;
+                           return s;
+                         });
+
+// ---- Batch invariance ----
+//
+// A token's outputs must not depend on the other tokens of the call (the server batches requests,
+// speculative decoding verifies drafts in one call): every token's row of MatMul(n) equals
+// MatMul(1) of that token alone, bit for bit, for n = 1..40, both numerics, every weight type and
+// instruction set, packed or not.
+
+class BatchInvariance : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(BatchInvariance, EveryTokenEqualsItselfAlone) {
+  const Isa isa = GetParam();
+  G4_REQUIRE_ISA(isa);
+  for (GgmlType t : kWeightTypes) {
+    const int64_t rows = 45, cols = IsKQuant(t) ? 1280 : 1088, ldx = cols + 7;
+    Weights w = MakeWeights(t, rows, cols, 21);
+    const std::vector<float> x = MakeActivations(40, cols, ldx, 23);
+    for (const Math math : {Math::kFast, Math::kExact}) {
+      for (const bool packed : {false, true}) {
+        const Matrix m = packed ? w.mp() : w.m();
+        std::vector<std::vector<float>> alone;
+        for (int64_t tok = 0; tok < 40; ++tok) {
+          const std::vector<float> xt(x.begin() + tok * ldx, x.begin() + (tok + 1) * ldx);
+          alone.push_back(RunMatMul(isa, m, xt, ldx, 1, rows, math, 2));
+        }
+        for (int64_t n = 1; n <= 40; ++n) {
+          const std::vector<float> y = RunMatMul(isa, m, x, ldx, n, rows, math, 2);
+          for (int64_t tok = 0; tok < n; ++tok) {
+            ASSERT_EQ(std::memcmp(y.data() + tok * rows, alone[tok].data(), 4 * rows), 0)
+                << IsaName(isa) << " " << TypeName(t) << (math == Math::kFast ? " fast" : " exact")
+                << (packed ? " packed" : "") << " n " << n << " token " << tok;
+          }
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, BatchInvariance, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         [](const ::testing::TestParamInfo<Isa>& p) {
+                           std::string s = IsaName(p.param);
                            for (char& c : s) c = c == '-' ? '_' : c;
                            return s;
                          });

@@ -27,9 +27,10 @@ Isa ActiveIsaLevel();          // best supported level, lowered by GEMMA4_ISA (r
 //  * Q4_K, Q5_K, Q6_K weights: super-blocks of 256 exactly as quantize_row_q8_K_ref (d = -max/127,
 //    a float; q = round_to_even(x * (-127 / max))), with d repeated for each group of the weight type
 //    (32 for Q4_K/Q5_K, 16 for Q6_K; the Q6_K sums are Q8_K's bsums).
-// Per group also: sum = sum of q (exact), and two values the ISA kernels precompute per group once
-// (so that every output row can use them): bias = -offset * sum, where offset is the zero level of
-// the ISA's unsigned weight encoding (e.g. 8 for Q4_0), and dsum = d * sum (for types with a min).
+// Per group also: sum = sum of q (exact), and values the ISA kernels precompute per group once (so
+// that every output row can use them): bias = -offset * sum, where offset is the zero level of the
+// ISA's decoded weight levels (e.g. 8 for Q4_0), dsum = d * sum (for types with a min), and for
+// Q4_K/Q5_K the sums of groups 2i and 2i + 1 as two int16 in one int32 (sp, |sum| <= 32 * 127).
 struct QuantActs {
   GgmlType wtype = GgmlType::Q8_0;  // the weight type these activations were made for
   int64_t n = 0;                    // tokens
@@ -42,21 +43,15 @@ struct QuantActs {
   int32_t* sum = nullptr;           // [n][g_stride]
   int32_t* bias = nullptr;          // [n][g_stride]
   float* dsum = nullptr;            // [n][g_stride]
-  // Per-lane copies for the row path's vector loops (filled when `lanes`): a lane is 4 consecutive
-  // elements (one 32-bit lane of a u8 x s8 dot instruction), so each group spans group / 4 lanes.
-  bool lanes = false;
-  float* dl = nullptr;    // [n][q_stride / 4]: d of the lane's group (0 in the padding)
-  int32_t* bl = nullptr;  // [n][q_stride / 4]: the group's bias in its first lane, 0 elsewhere
+  int32_t* sp = nullptr;            // [n][g_stride / 2]: sum[2i] & 0xffff | sum[2i + 1] << 16
 
   int64_t groups() const { return cols / group; }
-  int64_t lane_stride() const { return q_stride / 4; }
   const int8_t* qt(int64_t t) const { return q + t * q_stride; }
   const float* dt(int64_t t) const { return d + t * g_stride; }
   const int32_t* sumt(int64_t t) const { return sum + t * g_stride; }
   const int32_t* biast(int64_t t) const { return bias + t * g_stride; }
   const float* dsumt(int64_t t) const { return dsum + t * g_stride; }
-  const float* dlt(int64_t t) const { return dl + t * lane_stride(); }
-  const int32_t* blt(int64_t t) const { return bl + t * lane_stride(); }
+  const int32_t* spt(int64_t t) const { return sp + t * (g_stride / 2); }
 };
 
 // Group size and activation kind of a weight type on the fast path.
@@ -76,36 +71,36 @@ struct MatMulArgs {
   const QuantActs* acts = nullptr;  // set for kFast with a quantized weight type
 };
 
-enum : int { kActLanes = 1 };
-
-// Element storage of float weights (the per-ISA kernels are templated on it).
+// Element storage of float weights (the ISA conversions are templated on it).
 enum class WKind { kF32, kF16, kBF16 };
 
 struct IsaOps {
   Isa isa;
   // Quantizes tokens [t0, t1) of x ([n][ldx]) into acts (whose buffers are sized for acts->n
-  // tokens), filling q, d, sum, bias, dsum and the optional layouts.
+  // tokens), filling q, d, sum, bias, dsum and sp.
   void (*quantize_acts)(const float* x, int64_t ldx, int64_t t0, int64_t t1, QuantActs* acts);
-  // Which optional activation layouts matmul_rows will read (kActLanes: the row path's).
-  int (*act_layouts)(const MatMulArgs& a);
-  // Output rows per unit of work: MatMul hands matmul_rows ranges that are multiples of it.
-  int64_t (*rows_per_task)(const MatMulArgs& a);
-  // Grows the calling thread's scratch memory to what matmul_rows needs for this call (every pool
-  // thread calls it before taking rows, so that steady-state calls never allocate).
-  void (*reserve_scratch)(const MatMulArgs& a);
-  // Computes y[t][r] for r in [r0, r1) and every token t. Called concurrently on disjoint ranges.
-  void (*matmul_rows)(const MatMulArgs& a, int64_t r0, int64_t r1);
+  // Panels (kPanelRows rows) per unit of work: MatMul hands matmul_panels ranges of whole units.
+  int64_t (*panels_per_task)(const MatMulArgs& a);
+  // Grows scratch memory to what matmul_panels needs for this call (each worker slot calls it before
+  // taking work, so that steady-state calls never allocate).
+  void (*reserve_scratch)(const MatMulArgs& a, KernelScratch* s);
+  // Computes y[t][r] for the rows r of panels [p0, p1) and every token t. Called concurrently on
+  // disjoint ranges, each with its own scratch.
+  void (*matmul_panels)(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch* s);
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
   void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n);
   void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
   void (*f32_to_bf16)(const float* src, uint16_t* dst, int64_t n);
-  // The exact path's dequantization (must equal DequantizeRow bit for bit; tests check it).
-  void (*dequantize_row)(GgmlType t, const uint8_t* src, float* dst, int64_t n);
+  // AttnScores / AttnAccumulate (kernels.h), head_dim a multiple of 32.
+  void (*attn_scores)(const float* q, int64_t ldq, int nq, GgmlType kt, const uint8_t* k, int64_t k_stride, int nk,
+                      int hd, float* s, int64_t lds);
+  void (*attn_accumulate)(const float* p, int64_t ldp, int nq, GgmlType vt, const uint8_t* v, int64_t v_stride, int nk,
+                          int hd, float* acc, int64_t ldacc);
 };
 
-// Fills bias = -offset * sum and dsum = d * sum (and zero padding), and dl / bl if a->lanes, for
-// tokens [t0, t1) once q, d and sum are set. Every ISA's quantize_acts ends with it.
+// Fills bias = -offset * sum, dsum = d * sum and sp (and zero padding) for tokens [t0, t1) once q,
+// d and sum are set. Every ISA's quantize_acts ends with it.
 void FinishQuantActs(QuantActs* a, int64_t t0, int64_t t1, int offset);
 
 // The tables. Avx2Ops / Avx512Ops return nullptr when the build has no x86 SIMD code.
@@ -123,14 +118,26 @@ void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n,
 // this allocates (tests use it to compare ISAs; MatMul reuses a per-thread workspace instead).
 struct OwnedQuantActs {
   QuantActs acts;
-  AlignedBuffer q, d, sum, bias, dsum, dl, bl;
+  AlignedBuffer q, d, sum, bias, dsum, sp;
 };
 void QuantizeActsForTest(Isa isa, GgmlType wtype, const float* x, int64_t ldx, int64_t n, int64_t cols,
-                         OwnedQuantActs* out, int layouts = kActLanes);
+                         OwnedQuantActs* out);
 
 // Scalar reference dot products of the fast path: one weight row (GGUF layout, `cols` elements)
-// with token t of acts, in llama.cpp's per-type formulas (ggml-cpu/quants.c generic versions, with
-// float d and exact integer sums in place of Q8_1's f16 d * sum). Integer block sums are exact.
+// with token t of acts. This is the definition every MatMul kernel reproduces bit for bit: integer
+// dot products per group are exact, and the float steps are, per block b in order (acc = 0 first;
+// xd = the token's d, fma = fused multiply-add, one rounding):
+//   Q4_0, Q5_0, Q8_0:  isum = sum (level - offset) * q           acc = fma(isum, d * xd, acc)
+//   Q4_1, Q5_1:        isum = sum level * q                       acc = fma(isum, d * xd, acc)
+//                                                                 acc = fma(m, xd * xsum, acc)
+//   Q4_K, Q5_K:        sumi = sum_j sc_j * isum_j, summ = sum_j m_j * xsum_j (j: groups of 32)
+//                      acc = fma(sumi, xd * d, acc);  acc = fma(summ, -(xd * dmin), acc)
+//   Q6_K:              sumi = sum_j sc_j * sum (level - 32) * q  (j: groups of 16)
+//                      acc = fma(sumi, xd * d, acc)
+// (xsum = sum of the group's q; d, m, dmin, sc as stored in the block.)
 float RefDotQuant(GgmlType wtype, const uint8_t* wrow, const QuantActs& acts, int64_t t);
+
+// The float reference: acc = 0; acc = fma(w[c], x[c], acc) for c in order (w dequantized exactly).
+float RefDotFloat(const float* w, const float* x, int64_t n);
 
 }  // namespace g4::kernels

@@ -1,6 +1,7 @@
 // AVX2 + FMA + F16C kernels. Compiled with those -m flags only; selected at run time when the CPU
 // has them. Integer dot products use vpmaddubsw (u8 x s8 -> pairs summed to i16, no saturation for
 // levels < 64) then vpmaddwd with ones (-> i32); Q8_0 weights are signed and use |w| * sign(x, w).
+// One panel (16 rows) is two registers.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/ops.h"
+#include "kernels/panel.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/scratch.h"
 #include "util/error.h"
@@ -25,20 +27,6 @@ inline float Bf16Bits(uint16_t h) {
   std::memcpy(&f, &u, 4);
   return f;
 }
-
-// out[i] = d * b[i] (negated if asked) for 8 bytes, as exact float products.
-inline void ScaleBytes8(const uint8_t* b, float d, bool negate, float* out) {
-  const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
-  __m256 v = _mm256_mul_ps(f, _mm256_set1_ps(d));
-  if (negate) v = _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
-  _mm256_storeu_ps(out, v);
-}
-inline void ScaleSBytes8(const int8_t* b, float d, float* out) {
-  const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
-  _mm256_storeu_ps(out, _mm256_mul_ps(f, _mm256_set1_ps(d)));
-}
-
-#include "kernels/decode-inl.h"
 
 namespace {
 
@@ -72,23 +60,6 @@ inline __m256 Abs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
 inline __m128i PackI8(__m256i a, __m256i b) {
   const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xd8);  // a0..7 b0..7 as i16
   return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-}
-
-// Stores (or adds to) PR = 16 consecutive outputs of one token; only the first nrows are written.
-inline void StoreRows(float* y, __m256 v0, __m256 v1, int nrows, bool accumulate) {
-  if (nrows >= 16) {
-    if (accumulate) {
-      v0 = _mm256_add_ps(v0, _mm256_loadu_ps(y));
-      v1 = _mm256_add_ps(v1, _mm256_loadu_ps(y + 8));
-    }
-    _mm256_storeu_ps(y, v0);
-    _mm256_storeu_ps(y + 8, v1);
-    return;
-  }
-  alignas(32) float tmp[16];
-  _mm256_store_ps(tmp, v0);
-  _mm256_store_ps(tmp + 8, v1);
-  for (int r = 0; r < nrows; ++r) y[r] = accumulate ? tmp[r] + y[r] : tmp[r];
 }
 
 template <WKind W>
@@ -130,15 +101,106 @@ float DotF32Impl(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
-struct K {
-  static constexpr int kVecBytes = 32;
-  static constexpr int kLanes = 8;  // 32-bit lanes per vector
-  static constexpr int kPanelRows = 16;
-  static constexpr bool kSignedQ8 = true;
-  static constexpr int kQuantTile = 2;
-  static constexpr int kFloatTile = 6;
-  static constexpr int kMinPanelTokens = 4;       // integer kernels: panel path from 4 tokens
-  static constexpr int kMinPanelTokensFloat = 16;  // float weights: row tiles win below (measured)
+
+// The 16-lane vector policy of the shared kernels (tiling-inl.h): two registers per panel.
+struct V {
+  struct I {
+    __m256i lo, hi;
+  };
+  struct F {
+    __m256 lo, hi;
+  };
+  static constexpr bool kSignedQ8 = true;  // Q8_0 levels are the int8 values (|w| * sign(x, w))
+  static constexpr int kPanels = 1;        // panels per register tile and unit of work
+  static constexpr int kQuantTokens = 2;   // token tile of the integer kernels
+  static constexpr int kFloatTokens = 4;   // and of the float kernels
+
+  static I Zero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }
+  static I Set1(int32_t v) { return {_mm256_set1_epi32(v), _mm256_set1_epi32(v)}; }
+  static I Load(const void* p) {
+    const __m256i* v = static_cast<const __m256i*>(p);
+    return {_mm256_loadu_si256(v), _mm256_loadu_si256(v + 1)};
+  }
+  static I Add(I a, I b) { return {_mm256_add_epi32(a.lo, b.lo), _mm256_add_epi32(a.hi, b.hi)}; }
+  static I MulLo(I a, I b) { return {_mm256_mullo_epi32(a.lo, b.lo), _mm256_mullo_epi32(a.hi, b.hi)}; }
+  // acc + per lane the sum of 4 products: unsigned levels (< 64) of w x the 4 signed bytes at x.
+  static I Dot4(I acc, I w, const int8_t* x) {
+    const __m256i xv = _mm256_set1_epi32(LoadI32(x)), ones = _mm256_set1_epi16(1);
+    return {_mm256_add_epi32(acc.lo, _mm256_madd_epi16(_mm256_maddubs_epi16(w.lo, xv), ones)),
+            _mm256_add_epi32(acc.hi, _mm256_madd_epi16(_mm256_maddubs_epi16(w.hi, xv), ones))};
+  }
+  // The same for signed levels w: |w| x sign(x, w) keeps the pair sums within int16.
+  static I Dot4Signed(I acc, I w, const int8_t* x) {
+    const __m256i xv = _mm256_set1_epi32(LoadI32(x)), ones = _mm256_set1_epi16(1);
+    const __m256i lo = _mm256_maddubs_epi16(_mm256_abs_epi8(w.lo), _mm256_sign_epi8(xv, w.lo));
+    const __m256i hi = _mm256_maddubs_epi16(_mm256_abs_epi8(w.hi), _mm256_sign_epi8(xv, w.hi));
+    return {_mm256_add_epi32(acc.lo, _mm256_madd_epi16(lo, ones)), _mm256_add_epi32(acc.hi, _mm256_madd_epi16(hi, ones))};
+  }
+  // acc + lo16(a) * lo16(b) + hi16(a) * hi16(b), signed, per lane.
+  static I DotPairs(I acc, I a, int32_t b) {
+    const __m256i bv = _mm256_set1_epi32(b);
+    return {_mm256_add_epi32(acc.lo, _mm256_madd_epi16(a.lo, bv)), _mm256_add_epi32(acc.hi, _mm256_madd_epi16(a.hi, bv))};
+  }
+  static F ToF(I v) { return {_mm256_cvtepi32_ps(v.lo), _mm256_cvtepi32_ps(v.hi)}; }
+  static F FZero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+  static F FSet1(float v) { return {_mm256_set1_ps(v), _mm256_set1_ps(v)}; }
+  static F FLoad(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+  static F Mul(F a, F b) { return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+  static F Fma(F a, F b, F c) { return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
+  static F Neg(F a) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    return {_mm256_xor_ps(a.lo, sign), _mm256_xor_ps(a.hi, sign)};
+  }
+  static __m256i Mask(int nrows) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static F LoadRows(const float* y, int nrows) {
+    if (nrows >= 16) return FLoad(y);
+    return {_mm256_maskload_ps(y, Mask(nrows)), _mm256_maskload_ps(y + 8, Mask(nrows - 8))};
+  }
+  static void StoreRows(float* y, F v, int nrows) {
+    if (nrows >= 16) {
+      _mm256_storeu_ps(y, v.lo);
+      _mm256_storeu_ps(y + 8, v.hi);
+      return;
+    }
+    _mm256_maskstore_ps(y, Mask(nrows), v.lo);
+    _mm256_maskstore_ps(y + 8, Mask(nrows - 8), v.hi);
+  }
+  // Attention (attn-inl.h): tiles of keys x queries for scores, dims (x16) x queries for values.
+  static constexpr int kAttnKeys = 2, kAttnQueries = 2, kAttnDims = 2;
+  static void FStore(float* p, F v) {
+    _mm256_storeu_ps(p, v.lo);
+    _mm256_storeu_ps(p + 8, v.hi);
+  }
+  static float HSum(F v) { return avx2::HSum(_mm256_add_ps(v.lo, v.hi)); }
+  static F LoadF16(const uint16_t* p) {
+    const __m128i* h = reinterpret_cast<const __m128i*>(p);
+    return {_mm256_cvtph_ps(_mm_loadu_si128(h)), _mm256_cvtph_ps(_mm_loadu_si128(h + 1))};
+  }
+  static F LoadBf16(const uint16_t* p) {
+    const __m128i* h = reinterpret_cast<const __m128i*>(p);
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(h)), 16)),
+            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(h + 1)), 16))};
+  }
+  static F LoadI8(const int8_t* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)))};
+  }
+  // (nibble - offset) of 16 bytes: the low nibbles, or the high ones.
+  static F LoadNibbles(const uint8_t* qs, bool high, int offset) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    if (high) v = _mm_srli_epi16(v, 4);
+    v = _mm_and_si128(v, _mm_set1_epi8(15));
+    const __m256i off = _mm256_set1_epi32(offset);
+    return {_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(v), off)),
+            _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)), off))};
+  }
+  static void HalfToFloat16(const uint16_t* h, float* out) {
+    const __m128i* p = reinterpret_cast<const __m128i*>(h);
+    _mm256_storeu_ps(out, _mm256_cvtph_ps(_mm_loadu_si128(p)));
+    _mm256_storeu_ps(out + 8, _mm256_cvtph_ps(_mm_loadu_si128(p + 1)));
+  }
 
   // One Q8_0-style block of 32 (ops.h): d = f16(amax / 127), q = round_even(x * 127 / amax).
   static void QuantizeBlockQ8_0(const float* x, int8_t* q, float* d, int32_t* sum) {
@@ -187,207 +249,6 @@ struct K {
     *d = 1 / iscale;
   }
 
-  // acc[t] += dot(decoded row chunk, token t0 + t); see avx512 for the contract.
-  template <class D, int T>
-  static void DotDecoded(const uint8_t* q, const float* lanes, const float* mterm, int64_t ng, const QuantActs& a,
-                         int64_t t0, int64_t g0, float* acc) {
-    constexpr int G = D::kGroup;
-    const int8_t* xq[T];
-    const float* xd[T];
-    const int32_t* xb[T];
-    __m256 facc[T];
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      xq[t] = a.qt(t0 + t) + g0 * G;
-      xd[t] = a.dlt(t0 + t) + g0 * G / 4;
-      xb[t] = a.blt(t0 + t) + g0 * G / 4;
-      facc[t] = _mm256_setzero_ps();
-    }
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t e = 0; e < ng * G; e += 32) {
-      const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + e));
-      const __m256i aq = D::kSigned ? _mm256_abs_epi8(qv) : qv;
-      const __m256 sv = _mm256_loadu_ps(lanes + e / 4);
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + e));
-        const __m256i p16 = _mm256_maddubs_epi16(aq, D::kSigned ? _mm256_sign_epi8(xv, qv) : xv);
-        __m256i p32 = _mm256_madd_epi16(p16, ones);
-        if constexpr (D::kOffset != 0) {
-          p32 = _mm256_add_epi32(p32, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[t] + e / 4)));
-        }
-        facc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_mul_ps(sv, _mm256_loadu_ps(xd[t] + e / 4)), facc[t]);
-      }
-    }
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      acc[t] += HSum(facc[t]);
-      if constexpr (D::kHasMin) acc[t] += DotF32Impl(mterm, a.dsumt(t0 + t) + g0, ng);
-    }
-  }
-
-  // Panel microkernel: 16 rows (two vectors of 8) x T tokens over the panel's ng groups.
-  template <class D, int T>
-  static void PanelQuant(const uint8_t* pq, const float* ps, const float* pm, int64_t ng, const QuantActs& a,
-                         int64_t t0, int64_t g0, float* y, int64_t ldy, int nrows, bool accumulate) {
-    constexpr int G = D::kGroup, KG = G / 4;
-    const int8_t* xq[T];
-    const float* xd[T];
-    const int32_t* xb[T];
-    const float* xs[T];
-    __m256 f0[T], f1[T];
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      xq[t] = a.qt(t0 + t) + g0 * G;
-      xd[t] = a.dt(t0 + t) + g0;
-      xb[t] = a.biast(t0 + t) + g0;
-      xs[t] = a.dsumt(t0 + t) + g0;
-      f0[t] = f1[t] = _mm256_setzero_ps();
-    }
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t g = 0; g < ng; ++g) {
-      __m256i i0[T], i1[T];
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        i0[t] = i1[t] = D::kOffset != 0 ? _mm256_set1_epi32(xb[t][g]) : _mm256_setzero_si256();
-      }
-      const uint8_t* qg = pq + g * KG * 64;
-      for (int kg = 0; kg < KG; ++kg) {
-        const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qg + kg * 64));
-        const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qg + kg * 64 + 32));
-        const __m256i a0 = D::kSigned ? _mm256_abs_epi8(w0) : w0;
-        const __m256i a1 = D::kSigned ? _mm256_abs_epi8(w1) : w1;
-        #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
-          const __m256i xv = _mm256_set1_epi32(LoadI32(xq[t] + g * G + kg * 4));
-          const __m256i p0 = _mm256_maddubs_epi16(a0, D::kSigned ? _mm256_sign_epi8(xv, w0) : xv);
-          const __m256i p1 = _mm256_maddubs_epi16(a1, D::kSigned ? _mm256_sign_epi8(xv, w1) : xv);
-          i0[t] = _mm256_add_epi32(i0[t], _mm256_madd_epi16(p0, ones));
-          i1[t] = _mm256_add_epi32(i1[t], _mm256_madd_epi16(p1, ones));
-        }
-      }
-      const __m256 s0 = _mm256_loadu_ps(ps + g * 16), s1 = _mm256_loadu_ps(ps + g * 16 + 8);
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        const __m256 dv = _mm256_set1_ps(xd[t][g]);
-        f0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0[t]), _mm256_mul_ps(s0, dv), f0[t]);
-        f1[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1[t]), _mm256_mul_ps(s1, dv), f1[t]);
-      }
-      if constexpr (D::kHasMin) {
-        const __m256 m0 = _mm256_loadu_ps(pm + g * 16), m1 = _mm256_loadu_ps(pm + g * 16 + 8);
-        #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
-          const __m256 sv = _mm256_set1_ps(xs[t][g]);
-          f0[t] = _mm256_fmadd_ps(m0, sv, f0[t]);
-          f1[t] = _mm256_fmadd_ps(m1, sv, f1[t]);
-        }
-      }
-    }
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
-  }
-
-  // Row-path tile for float weights: out[i * 4 + t] = dot(w[i][0..k), x[t][0..k)) for i < R rows
-  // (R = 4 for up to 2 tokens, else 2: 16 registers) and T tokens. The caller passes kFloatRows row
-  // pointers; rows past R are not read.
-  static constexpr int kFloatRows = 4;
-  template <WKind W, int T>
-  static void DotRowsFloat(const void* const* w, const float* const* x, int64_t k, float* out) {
-    if constexpr (T <= 2) {
-      DotRowsFloatR<W, 4, T>(w, x, k, out);
-    } else {
-      DotRowsFloatR<W, 2, T>(w, x, k, out);
-      DotRowsFloatR<W, 2, T>(w + 2, x, k, out + 8);
-    }
-  }
-  template <WKind W, int R, int T>
-  static void DotRowsFloatR(const void* const* w, const float* const* x, int64_t k, float* out) {
-    constexpr int U = T == 1 ? 2 : 1;
-    __m256 facc[R][T][U];
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-#pragma GCC unroll 16
-        for (int u = 0; u < U; ++u) facc[i][t][u] = _mm256_setzero_ps();
-      }
-    }
-    int64_t j = 0;
-    for (; j + 8 * U <= k; j += 8 * U) {
-#pragma GCC unroll 16
-      for (int u = 0; u < U; ++u) {
-        __m256 xv[T];
-#pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(x[t] + j + 8 * u);
-#pragma GCC unroll 16
-        for (int i = 0; i < R; ++i) {
-          const __m256 wv = LoadW<W>(w[i], j + 8 * u);
-#pragma GCC unroll 16
-          for (int t = 0; t < T; ++t) facc[i][t][u] = _mm256_fmadd_ps(wv, xv[t], facc[i][t][u]);
-        }
-      }
-    }
-    for (; j + 8 <= k; j += 8) {
-#pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) {
-        const __m256 wv = LoadW<W>(w[i], j);
-#pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) facc[i][t][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + j), facc[i][t][0]);
-      }
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        if constexpr (U == 2) facc[i][t][0] = _mm256_add_ps(facc[i][t][0], facc[i][t][U - 1]);
-        float sum = HSum(facc[i][t][0]);
-        for (int64_t jj = j; jj < k; ++jj) sum += LoadWScalar<W>(w[i], jj) * x[t][jj];
-        out[i * 4 + t] = sum;
-      }
-    }
-  }
-
-  // f32 panel microkernel: 16 rows x T tokens; x points at token t0, column e0 ([T][ldx]).
-  template <int T>
-  static void PanelFloat(const float* pf, int64_t kc, const float* x, int64_t ldx, float* y, int64_t ldy, int nrows,
-                         bool accumulate) {
-    __m256 f0[T], f1[T];
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) f0[t] = f1[t] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < kc; ++k) {
-      const __m256 w0 = _mm256_loadu_ps(pf + k * 16), w1 = _mm256_loadu_ps(pf + k * 16 + 8);
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        const __m256 xv = _mm256_broadcast_ss(x + t * ldx + k);
-        f0[t] = _mm256_fmadd_ps(w0, xv, f0[t]);
-        f1[t] = _mm256_fmadd_ps(w1, xv, f1[t]);
-      }
-    }
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
-  }
-
-  // dst[c * dst_stride + r] = rows[r][col0 + c] for r, c < 8 (an 8 x 8 transpose of 32-bit words).
-  static void Transpose(const uint32_t* const* rows, int64_t col0, uint32_t* dst, int64_t dst_stride) {
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i] + col0)));
-    for (int i = 0; i < 8; i += 2) {
-      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-      r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-      r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-      r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-      r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; ++i) {
-      t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
-      t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
-    }
-    for (int i = 0; i < 8; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i * dst_stride), _mm256_castps_si256(t[i]));
-  }
-
   static void F16ToF32(const uint16_t* src, float* dst, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, LoadW<WKind::kF16>(src, i));
@@ -431,25 +292,23 @@ struct K {
   }
 };
 
+// The decoders use 64-byte vector types; without AVX-512 GCC notes that passing them by value has
+// another ABI. They never cross this translation unit (all inline, in this namespace).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#include "kernels/decode-inl.h"
 #include "kernels/acts-inl.h"
 #include "kernels/tiling-inl.h"
-
-namespace {
-void DequantizeRowIsa(GgmlType t, const uint8_t* src, float* dst, int64_t n) {
-  if (t == GgmlType::F32) return static_cast<void>(std::memcpy(dst, src, static_cast<size_t>(n) * 4));
-  if (t == GgmlType::F16) return K::F16ToF32(reinterpret_cast<const uint16_t*>(src), dst, n);
-  if (t == GgmlType::BF16) return K::Bf16ToF32(reinterpret_cast<const uint16_t*>(src), dst, n);
-  DequantizeRowFast(t, src, dst, n);
-}
-}  // namespace
+#include "kernels/attn-inl.h"
+#pragma GCC diagnostic pop
 
 }  // namespace avx2
 
 const IsaOps* Avx2Ops() {
   static const IsaOps ops = {
-      Isa::kAvx2,         avx2::QuantizeActsImpl, avx2::ActLayouts, avx2::RowsPerTask, avx2::ReserveScratch, avx2::MatMulRows,
-      avx2::DotF32Impl,   avx2::K::F16ToF32,      avx2::K::F32ToF16, avx2::K::Bf16ToF32,
-      avx2::K::F32ToBf16, avx2::DequantizeRowIsa,
+      Isa::kAvx2,         avx2::QuantizeActsImpl, avx2::PanelsPerTask, avx2::ReserveScratch,
+      avx2::MatMulPanels, avx2::DotF32Impl,       avx2::V::F16ToF32,   avx2::V::F32ToF16,
+      avx2::V::Bf16ToF32, avx2::V::F32ToBf16,     avx2::AttnScoresImpl, avx2::AttnAccumulateImpl,
   };
   return &ops;
 }

@@ -1,6 +1,7 @@
 // AVX-512 (F, BW, DQ, VL) + VNNI kernels. Compiled with those -m flags only; selected at run time
 // when the CPU has them. Integer dot products use vpdpbusd (unsigned weight levels x signed int8
-// activations, 4 products summed per 32-bit lane); floats use 16-lane FMA.
+// activations, 4 products summed per 32-bit lane) and vpdpwssd; floats use 16-lane FMA. One panel
+// (16 rows) is one register.
 // GCC 12 warns that the _mm512_undefined_* values inside its own intrinsics are uninitialized
 // (GCC bug 105593); the warnings point into the intrinsics headers, so silence them there only.
 #pragma GCC diagnostic push
@@ -10,10 +11,12 @@
 #pragma GCC diagnostic pop
 
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 
 #include "kernels/ops.h"
+#include "kernels/panel.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/scratch.h"
 #include "util/error.h"
@@ -32,20 +35,6 @@ inline float Bf16Bits(uint16_t h) {
   return f;
 }
 
-// out[i] = d * b[i] (negated if asked) for 8 bytes, as exact float products.
-inline void ScaleBytes8(const uint8_t* b, float d, bool negate, float* out) {
-  const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
-  __m256 v = _mm256_mul_ps(f, _mm256_set1_ps(d));
-  if (negate) v = _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
-  _mm256_storeu_ps(out, v);
-}
-inline void ScaleSBytes8(const int8_t* b, float d, float* out) {
-  const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
-  _mm256_storeu_ps(out, _mm256_mul_ps(f, _mm256_set1_ps(d)));
-}
-
-#include "kernels/decode-inl.h"
-
 namespace {
 
 inline int32_t LoadI32(const void* p) {
@@ -56,17 +45,6 @@ inline int32_t LoadI32(const void* p) {
 
 inline __mmask16 RowMask(int nrows) {
   return nrows >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << std::max(nrows, 0)) - 1);
-}
-
-// Stores (or adds to) PR = 32 consecutive outputs of one token; only the first nrows are written.
-inline void StoreRows(float* y, __m512 v0, __m512 v1, int nrows, bool accumulate) {
-  const __mmask16 m0 = RowMask(nrows), m1 = RowMask(nrows - 16);
-  if (accumulate) {
-    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, y));
-    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, y + 16));
-  }
-  _mm512_mask_storeu_ps(y, m0, v0);
-  _mm512_mask_storeu_ps(y + 16, m1, v1);
 }
 
 template <WKind W>
@@ -106,15 +84,57 @@ float DotF32Impl(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
-struct K {
-  static constexpr int kVecBytes = 64;
-  static constexpr int kLanes = 16;  // 32-bit lanes per vector
-  static constexpr int kPanelRows = 32;
-  static constexpr bool kSignedQ8 = false;
-  static constexpr int kQuantTile = 4;
-  static constexpr int kFloatTile = 12;
-  static constexpr int kMinPanelTokens = 4;       // integer kernels: panel path from 4 tokens
-  static constexpr int kMinPanelTokensFloat = 24;  // float weights: row tiles win below (measured)
+// The 16-lane vector policy of the shared kernels (tiling-inl.h): one register per panel.
+struct V {
+  using I = __m512i;
+  using F = __m512;
+  static constexpr bool kSignedQ8 = false;  // Q8_0 levels are value + 128, for vpdpbusd
+  static constexpr int kPanels = 2;         // panels per register tile and unit of work
+  static constexpr int kQuantTokens = 4;    // token tile of the integer kernels
+  static constexpr int kFloatTokens = 6;    // and of the float kernels
+
+  static I Zero() { return _mm512_setzero_si512(); }
+  static I Set1(int32_t v) { return _mm512_set1_epi32(v); }
+  static I Load(const void* p) { return _mm512_loadu_si512(p); }
+  static I Add(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I MulLo(I a, I b) { return _mm512_mullo_epi32(a, b); }
+  // acc + per lane the sum of 4 products: unsigned levels of w x the 4 signed bytes at x.
+  static I Dot4(I acc, I w, const int8_t* x) { return _mm512_dpbusd_epi32(acc, w, _mm512_set1_epi32(LoadI32(x))); }
+  static I Dot4Signed(I acc, I, const int8_t*) { return acc; }  // unused: kSignedQ8 is false
+  // acc + lo16(a) * lo16(b) + hi16(a) * hi16(b), signed, per lane.
+  static I DotPairs(I acc, I a, int32_t b) { return _mm512_dpwssd_epi32(acc, a, _mm512_set1_epi32(b)); }
+  static F ToF(I v) { return _mm512_cvtepi32_ps(v); }
+  static F FZero() { return _mm512_setzero_ps(); }
+  static F FSet1(float v) { return _mm512_set1_ps(v); }
+  static F FLoad(const float* p) { return _mm512_loadu_ps(p); }
+  static F Mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F Fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F Neg(F a) { return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN))); }
+  static F LoadRows(const float* y, int nrows) { return _mm512_maskz_loadu_ps(RowMask(nrows), y); }
+  static void StoreRows(float* y, F v, int nrows) { _mm512_mask_storeu_ps(y, RowMask(nrows), v); }
+  static void HalfToFloat16(const uint16_t* h, float* out) {
+    _mm512_storeu_ps(out, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h))));
+  }
+
+  // Attention (attn-inl.h): tiles of keys x queries for scores, dims (x16) x queries for values.
+  static constexpr int kAttnKeys = 4, kAttnQueries = 6, kAttnDims = 4;
+  static void FStore(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static float HSum(F v) { return _mm512_reduce_add_ps(v); }
+  static F LoadF16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static F LoadBf16(const uint16_t* p) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static F LoadI8(const int8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  // (nibble - offset) of 16 bytes: the low nibbles, or the high ones.
+  static F LoadNibbles(const uint8_t* qs, bool high, int offset) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    if (high) v = _mm_srli_epi16(v, 4);
+    const __m512i n = _mm512_cvtepu8_epi32(_mm_and_si128(v, _mm_set1_epi8(15)));
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(n, _mm512_set1_epi32(offset)));
+  }
 
   // One Q8_0-style block of 32 (ops.h): d = f16(amax / 127), q = round_even(x * 127 / amax).
   static void QuantizeBlockQ8_0(const float* x, int8_t* q, float* d, int32_t* sum) {
@@ -157,197 +177,6 @@ struct K {
       sum16[i] = _mm512_reduce_add_epi32(v);
     }
     *d = 1 / iscale;
-  }
-
-  // acc[t] += dot(decoded row chunk, token t0 + t). The chunk holds groups [0, ng) (zero-padded to
-  // whole vectors), which are activation groups [g0, g0 + ng); `lanes` is the weight scale of each
-  // 4-element lane, and the activations' lane arrays (dl, bl) line up with it.
-  template <class D, int T>
-  static void DotDecoded(const uint8_t* q, const float* lanes, const float* mterm, int64_t ng, const QuantActs& a,
-                         int64_t t0, int64_t g0, float* acc) {
-    constexpr int G = D::kGroup;
-    const int8_t* xq[T];
-    const float* xd[T];
-    const int32_t* xb[T];
-    __m512 facc[T];
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      xq[t] = a.qt(t0 + t) + g0 * G;
-      xd[t] = a.dlt(t0 + t) + g0 * G / 4;
-      xb[t] = a.blt(t0 + t) + g0 * G / 4;
-      facc[t] = _mm512_setzero_ps();
-    }
-    for (int64_t e = 0; e < ng * G; e += 64) {
-      const __m512i qv = _mm512_loadu_si512(q + e);
-      const __m512 sv = _mm512_loadu_ps(lanes + e / 4);
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        __m512i isum = D::kOffset != 0 ? _mm512_loadu_si512(xb[t] + e / 4) : _mm512_setzero_si512();
-        isum = _mm512_dpbusd_epi32(isum, qv, _mm512_loadu_si512(xq[t] + e));
-        facc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(sv, _mm512_loadu_ps(xd[t] + e / 4)), facc[t]);
-      }
-    }
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      acc[t] += _mm512_reduce_add_ps(facc[t]);
-      if constexpr (D::kHasMin) acc[t] += DotF32Impl(mterm, a.dsumt(t0 + t) + g0, ng);
-    }
-  }
-
-  // Panel microkernel: 32 rows (two vectors of 16) x T tokens over the panel's ng groups.
-  template <class D, int T>
-  static void PanelQuant(const uint8_t* pq, const float* ps, const float* pm, int64_t ng, const QuantActs& a,
-                         int64_t t0, int64_t g0, float* y, int64_t ldy, int nrows, bool accumulate) {
-    constexpr int G = D::kGroup, KG = G / 4;
-    const int8_t* xq[T];
-    const float* xd[T];
-    const int32_t* xb[T];
-    const float* xs[T];
-    __m512 f0[T], f1[T];
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) {
-      xq[t] = a.qt(t0 + t) + g0 * G;
-      xd[t] = a.dt(t0 + t) + g0;
-      xb[t] = a.biast(t0 + t) + g0;
-      xs[t] = a.dsumt(t0 + t) + g0;
-      f0[t] = f1[t] = _mm512_setzero_ps();
-    }
-    for (int64_t g = 0; g < ng; ++g) {
-      __m512i i0[T], i1[T];
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        i0[t] = i1[t] = D::kOffset != 0 ? _mm512_set1_epi32(xb[t][g]) : _mm512_setzero_si512();
-      }
-      const uint8_t* qg = pq + g * KG * 128;
-      for (int kg = 0; kg < KG; ++kg) {
-        const __m512i w0 = _mm512_loadu_si512(qg + kg * 128);
-        const __m512i w1 = _mm512_loadu_si512(qg + kg * 128 + 64);
-        #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
-          const __m512i xv = _mm512_set1_epi32(LoadI32(xq[t] + g * G + kg * 4));
-          i0[t] = _mm512_dpbusd_epi32(i0[t], w0, xv);
-          i1[t] = _mm512_dpbusd_epi32(i1[t], w1, xv);
-        }
-      }
-      const __m512 s0 = _mm512_loadu_ps(ps + g * 32), s1 = _mm512_loadu_ps(ps + g * 32 + 16);
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        const __m512 dv = _mm512_set1_ps(xd[t][g]);
-        f0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0[t]), _mm512_mul_ps(s0, dv), f0[t]);
-        f1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1[t]), _mm512_mul_ps(s1, dv), f1[t]);
-      }
-      if constexpr (D::kHasMin) {
-        const __m512 m0 = _mm512_loadu_ps(pm + g * 32), m1 = _mm512_loadu_ps(pm + g * 32 + 16);
-        #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
-          const __m512 sv = _mm512_set1_ps(xs[t][g]);
-          f0[t] = _mm512_fmadd_ps(m0, sv, f0[t]);
-          f1[t] = _mm512_fmadd_ps(m1, sv, f1[t]);
-        }
-      }
-    }
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
-  }
-
-  // Row-path tile for float weights: out[i * 4 + t] = dot(w[i][0..k), x[t][0..k)) for R rows and
-  // T tokens. Each activation load serves R rows; U accumulators per pair hide the FMA latency.
-  static constexpr int kFloatRows = 4;
-  template <WKind W, int T>
-  static void DotRowsFloat(const void* const* w, const float* const* x, int64_t k, float* out) {
-    constexpr int R = kFloatRows, U = T == 1 ? 2 : 1;
-    __m512 facc[R][T][U];
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-#pragma GCC unroll 16
-        for (int u = 0; u < U; ++u) facc[i][t][u] = _mm512_setzero_ps();
-      }
-    }
-    int64_t j = 0;
-    for (; j + 16 * U <= k; j += 16 * U) {
-#pragma GCC unroll 16
-      for (int u = 0; u < U; ++u) {
-        __m512 xv[T];
-#pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) xv[t] = _mm512_loadu_ps(x[t] + j + 16 * u);
-#pragma GCC unroll 16
-        for (int i = 0; i < R; ++i) {
-          const __m512 wv = LoadW<W>(w[i], j + 16 * u);
-#pragma GCC unroll 16
-          for (int t = 0; t < T; ++t) facc[i][t][u] = _mm512_fmadd_ps(wv, xv[t], facc[i][t][u]);
-        }
-      }
-    }
-    for (; j < k; j += 16) {
-      const __mmask16 m = RowMask(static_cast<int>(std::min<int64_t>(16, k - j)));
-      __m512 xv[T];
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + j);
-#pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) {
-        const __m512 wv = LoadWMasked<W>(w[i], j, m);
-#pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) facc[i][t][0] = _mm512_fmadd_ps(wv, xv[t], facc[i][t][0]);
-      }
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        if constexpr (U == 2) facc[i][t][0] = _mm512_add_ps(facc[i][t][0], facc[i][t][U - 1]);
-        out[i * 4 + t] = _mm512_reduce_add_ps(facc[i][t][0]);
-      }
-    }
-  }
-
-  // f32 panel microkernel: 32 rows x T tokens; x points at token t0, column e0 ([T][ldx]).
-  template <int T>
-  static void PanelFloat(const float* pf, int64_t kc, const float* x, int64_t ldx, float* y, int64_t ldy, int nrows,
-                         bool accumulate) {
-    __m512 f0[T], f1[T];
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) f0[t] = f1[t] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; ++k) {
-      const __m512 w0 = _mm512_loadu_ps(pf + k * 32), w1 = _mm512_loadu_ps(pf + k * 32 + 16);
-      #pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) {
-        const __m512 xv = _mm512_set1_ps(x[t * ldx + k]);
-        f0[t] = _mm512_fmadd_ps(w0, xv, f0[t]);
-        f1[t] = _mm512_fmadd_ps(w1, xv, f1[t]);
-      }
-    }
-    #pragma GCC unroll 16
-    for (int t = 0; t < T; ++t) StoreRows(y + t * ldy, f0[t], f1[t], nrows, accumulate);
-  }
-
-  // dst[c * dst_stride + r] = rows[r][col0 + c] for r, c < 16 (a 16 x 16 transpose of 32-bit words:
-  // interleave words, then 64-bit pairs, then 128-bit quarters twice).
-  static void Transpose(const uint32_t* const* rows, int64_t col0, uint32_t* dst, int64_t dst_stride) {
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; ++i) r[i] = _mm512_castsi512_ps(_mm512_loadu_si512(rows[i] + col0));
-    for (int i = 0; i < 16; i += 2) {
-      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-      r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-      r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-      r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-      r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; ++i) {
-      t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-      t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-      t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-      t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    for (int i = 0; i < 8; ++i) {
-      r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-      r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    }
-    for (int i = 0; i < 16; ++i) _mm512_storeu_si512(dst + i * dst_stride, _mm512_castps_si512(r[i]));
   }
 
   static void F16ToF32(const uint16_t* src, float* dst, int64_t n) {
@@ -394,25 +223,18 @@ struct K {
   }
 };
 
+#include "kernels/decode-inl.h"
 #include "kernels/acts-inl.h"
 #include "kernels/tiling-inl.h"
-
-namespace {
-void DequantizeRowIsa(GgmlType t, const uint8_t* src, float* dst, int64_t n) {
-  if (t == GgmlType::F32) return static_cast<void>(std::memcpy(dst, src, static_cast<size_t>(n) * 4));
-  if (t == GgmlType::F16) return K::F16ToF32(reinterpret_cast<const uint16_t*>(src), dst, n);
-  if (t == GgmlType::BF16) return K::Bf16ToF32(reinterpret_cast<const uint16_t*>(src), dst, n);
-  DequantizeRowFast(t, src, dst, n);
-}
-}  // namespace
+#include "kernels/attn-inl.h"
 
 }  // namespace avx512
 
 const IsaOps* Avx512Ops() {
   static const IsaOps ops = {
-      Isa::kAvx512,         avx512::QuantizeActsImpl, avx512::ActLayouts, avx512::RowsPerTask, avx512::ReserveScratch, avx512::MatMulRows,
-      avx512::DotF32Impl,   avx512::K::F16ToF32,      avx512::K::F32ToF16, avx512::K::Bf16ToF32,
-      avx512::K::F32ToBf16, avx512::DequantizeRowIsa,
+      Isa::kAvx512,         avx512::QuantizeActsImpl, avx512::PanelsPerTask, avx512::ReserveScratch,
+      avx512::MatMulPanels, avx512::DotF32Impl,       avx512::V::F16ToF32,   avx512::V::F32ToF16,
+      avx512::V::Bf16ToF32, avx512::V::F32ToBf16,     avx512::AttnScoresImpl, avx512::AttnAccumulateImpl,
   };
   return &ops;
 }

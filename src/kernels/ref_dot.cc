@@ -1,6 +1,8 @@
 // Scalar reference dot products of the fast path, one per weight type, written directly against the
 // GGUF block layouts (independently of the decoders the SIMD kernels use, so tests comparing the
-// two check the decoders too). Integer parts are exact; floats follow llama.cpp's generic formulas.
+// two check the decoders too). Integer parts are exact; the float steps are the ones ops.h defines
+// (llama.cpp's per-type formulas, with fused multiply-adds).
+#include <cmath>
 #include <cstring>
 
 #include "kernels/ops.h"
@@ -24,11 +26,9 @@ float Dot32(const uint8_t* wrow, const QuantActs& a, int64_t t, Level level) {
   for (int64_t b = 0; b < a.cols / kQK; ++b) {
     int isum = 0;
     for (int j = 0; j < kQK; ++j) isum += level(blocks[b], j) * xq[b * kQK + j];
+    sumf = std::fma(static_cast<float>(isum), F16ToF32(blocks[b].d) * xd[b], sumf);
     if constexpr (requires { blocks[b].m; }) {
-      sumf += (F16ToF32(blocks[b].d) * xd[b]) * static_cast<float>(isum) +
-              F16ToF32(blocks[b].m) * (xd[b] * static_cast<float>(xs[b]));
-    } else {
-      sumf += static_cast<float>(isum) * (F16ToF32(blocks[b].d) * xd[b]);
+      sumf = std::fma(F16ToF32(blocks[b].m), xd[b] * static_cast<float>(xs[b]), sumf);
     }
   }
   return sumf;
@@ -66,7 +66,8 @@ float DotK4K5(const uint8_t* wrow, const QuantActs& a, int64_t t) {
       summ += m * xs[b * 8 + s];
     }
     const float dx = xd[b * 8];
-    sumf += (dx * F16ToF32(blk.d)) * static_cast<float>(sumi) - (dx * F16ToF32(blk.dmin)) * static_cast<float>(summ);
+    sumf = std::fma(static_cast<float>(sumi), dx * F16ToF32(blk.d), sumf);
+    sumf = std::fma(static_cast<float>(summ), -(dx * F16ToF32(blk.dmin)), sumf);
   }
   return sumf;
 }
@@ -90,7 +91,7 @@ float DotQ6_K(const uint8_t* wrow, const QuantActs& a, int64_t t) {
       }
       sumi += blk.scales[e / 16] * isum;
     }
-    sumf += (xd[b * 16] * F16ToF32(blk.d)) * static_cast<float>(sumi);
+    sumf = std::fma(static_cast<float>(sumi), xd[b * 16] * F16ToF32(blk.d), sumf);
   }
   return sumf;
 }
@@ -118,6 +119,12 @@ float RefDotQuant(GgmlType wtype, const uint8_t* wrow, const QuantActs& a, int64
     default:
       Fail("reference dot: %s is not a quantized weight type", TypeName(wtype));
   }
+}
+
+float RefDotFloat(const float* w, const float* x, int64_t n) {
+  float acc = 0;
+  for (int64_t c = 0; c < n; ++c) acc = std::fma(w[c], x[c], acc);
+  return acc;
 }
 
 }  // namespace g4::kernels

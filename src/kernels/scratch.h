@@ -37,4 +37,11 @@ class AlignedBuffer {
   size_t capacity_ = 0;
 };
 
+// The scratch memory of one MatMul worker: decoded weight chunks, f32 panels, packed tiles of an
+// unpacked matrix, row buffers of the scalar kernels. MatMul keeps one per (thread pool, task slot),
+// so whichever OS thread runs a slot finds memory already grown for the shapes that slot has run.
+struct KernelScratch {
+  AlignedBuffer q, f0, f1, i0, i1, fpanel, packed, rowb, rowf;
+};
+
 }  // namespace g4::kernels

@@ -1,412 +1,359 @@
-// Per-ISA (include inside namespace g4::kernels::<isa> after decode-inl.h and the ISA's kernel
-// policy `K`): the loops shared by the SIMD instruction sets. K supplies the register-level
-// kernels; this file supplies blocking, packing, scratch memory and the choice of strategy.
+// Per-ISA (include inside namespace g4::kernels::<isa> after decode-inl.h and acts-inl.h): the
+// MatMul kernels and loops shared by the SIMD instruction sets, written against the ISA's vector
+// policy `V`, whose I / F types hold 16 int32 / float lanes: one lane per row of a panel (one
+// AVX-512 register, two AVX2 registers).
 //
-// Two strategies, chosen per call from the number of tokens n (thresholds per ISA, measured):
-//  * Row path (few tokens: generation, speculative verification): quantized rows are decoded chunk
-//    by chunk into an L1-resident buffer and dotted with every token (4 at a time); float rows are
-//    read in place, 4 rows x 4 tokens per register tile. Weights stream from memory exactly once:
-//    this is bandwidth-bound by design.
-//  * Panel path (prompt processing): a thread packs K::kPanelRows consecutive rows x one chunk of
-//    columns into a "panel" whose SIMD lanes are rows, then runs a register-tile microkernel
-//    (kPanelRows rows x a few tokens) over all tokens. Each packed weight byte is reused by every
-//    token, so this is compute-bound. Panel layouts (PR = kPanelRows, kc = chunk columns):
-//      int8:  q [kc/4][PR][4] uint8 (4 consecutive levels of each row per 32-bit lane),
-//             scale [kc/G][PR], mterm [kc/G][PR] float (see decode-inl.h for their meaning)
-//      f32:   w [kc][PR] float
-//    Output tiles are stored as PR consecutive floats of y per token; columns chunks after the
-//    first accumulate into y. kPanelsPerPass panels are packed per column chunk and every token
-//    tile runs over all of them, so activations stream from cache once per 4 panels.
+// One strategy for every number of tokens. Work is split over threads by groups of V::kPanels
+// panels (panel.h); a thread walks its group's columns in chunks, decodes the chunk of each panel
+// (levels and scales, or f32 values) into an L1-resident buffer, and runs a register-tile kernel
+// (V::kPanels panels x T tokens) over every token tile. With one token this streams each weight
+// byte once (generation is bandwidth-bound); with many, each decoded chunk serves all tokens
+// (prompt processing is compute-bound).
+//
+// Every output lane is one row: it accumulates its own row's blocks in column order, with the
+// formula of RefDotQuant / RefDotFloat (ops.h) and no horizontal sums, so its value does not depend
+// on the token tile, the panel group, the chunking or the instruction set. Between column chunks
+// the accumulator is stored in y and loaded again, which is exact.
 
-// Calls f.template operator()<T>() for T = t (1 <= t <= kMax).
-template <int kMax, typename F>
-inline void WithTokens(int64_t t, F&& f) {
+// Calls f.template operator()<N>() for N = n (1 <= n <= kMax).
+template <int kMax, typename Fn>
+inline void WithCount(int64_t n, Fn&& f) {
   if constexpr (kMax >= 1) {
-    if (t == kMax) {
+    if (n == kMax) {
       f.template operator()<kMax>();
     } else {
-      WithTokens<kMax - 1>(t, f);
+      WithCount<kMax - 1>(n, f);
     }
   }
 }
 
-// Per-thread scratch memory, grown on demand and reused (no allocation once warm).
-struct Scratch {
-  AlignedBuffer dq, dscale, dmterm, acc, rowf, panel_q, panel_s, panel_m, panel_f, tmpf, zeros;
-  int64_t zeros_len = 0;
-};
-inline Scratch& ThreadScratch() {
-  thread_local Scratch s;
-  return s;
+
+constexpr int64_t kQuantChunk = 1024;  // integer path: columns decoded at a time (multiple of 256)
+constexpr int64_t kFloatChunk = 256;   // float path
+
+// Decoded-buffer sizes per panel for a chunk of kc columns.
+inline size_t DecodedQBytes(int64_t kc) { return static_cast<size_t>(kc * kPanelRows); }
+inline size_t DecodedParams(int64_t kc) { return static_cast<size_t>(kc / 16 * kPanelRows); }  // >= any class
+
+inline int NRows(const MatMulArgs& a, int64_t panel) {
+  return static_cast<int>(std::min<int64_t>(kPanelRows, a.w.rows - panel * kPanelRows));
 }
-// len zero floats (stand-in rows for the rows past a matrix's end).
-inline const float* Zeros(Scratch& s, int64_t len) {
-  if (len > s.zeros_len) {
-    float* z = s.zeros.Get<float>(static_cast<size_t>(len));
-    Fill(z, z + len, 0.0f);
-    s.zeros_len = len;
+
+// Tiles of blocks [b0, b1) of a panel: in place in the packed matrix, or packed into scratch.
+inline const uint8_t* PanelTiles(const Matrix& w, int64_t panel, int64_t b0, int64_t b1, uint8_t* scratch) {
+  if (w.packed != nullptr) return w.packed + panel * PanelBytes(w) + b0 * TileBytes(w.type);
+  PackPanelBlocks(w, panel * kPanelRows, b0, b1, scratch);
+  return scratch;
+}
+
+// ---- Integer kernels (Math::kFast, quantized weights) ----
+
+// acc[p][t] for NP panels x T tokens over decoded blocks [0, nb) of Ty, which are activation blocks
+// starting at column k0. Loads the accumulators from y when `accumulate`.
+template <GgmlType kType, int NP, int T>
+void QuantTile(const Decoded* dec, int64_t nb, const QuantActs& a, int64_t t0, int64_t k0, float* y, int64_t ldy,
+               const int* nrows, bool accumulate) {
+  using Ty = Tile<kType>;
+  using I = typename V::I;
+  using F = typename V::F;
+  constexpr bool kSigned = kType == GgmlType::Q8_0 && V::kSignedQ8;
+  F acc[NP][T];
+  const int8_t* xq[T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    xq[t] = a.qt(t0 + t) + k0;
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) acc[p][t] = accumulate ? V::LoadRows(y + t * ldy + p * 16, nrows[p]) : V::FZero();
   }
-  return s.zeros.Get<float>(static_cast<size_t>(len));
-}
-
-constexpr int64_t kRowChunk = 4096;        // row path: elements decoded at a time (multiple of 256)
-constexpr int64_t kQuantPanelCols = 2048;  // panel path, int8: columns per panel (multiple of 256)
-constexpr int64_t kFloatPanelCols = 256;   // panel path, f32
-constexpr int kPanelsPerPass = 4;          // panels packed per column chunk: each token tile of
-                                           // activations (in L1) is used for all of them
-
-// Float panels cost more to pack (4 bytes per weight to transpose, conversions) than int8 ones, so
-// float weights stay on the row path for more tokens.
-inline bool UsePanel(const MatMulArgs& a) {
-  return a.n >= (a.acts != nullptr ? K::kMinPanelTokens : K::kMinPanelTokensFloat);
-}
-
-// Exact dequantization through the decoders (bit-identical to DequantizeRow; tests check it), for
-// the exact path. n is a multiple of the type's block size.
-template <class D>
-void DequantViaDecoder(const uint8_t* src, float* dst, int64_t n) {
-  Scratch& s = ThreadScratch();
-  uint8_t* dq = s.dq.Get<uint8_t>(kRowChunk);
-  float* dscale = s.dscale.Get<float>(kRowChunk / 16);
-  float* dmterm = s.dmterm.Get<float>(kRowChunk / 16);
-  for (int64_t e0 = 0; e0 < n; e0 += kRowChunk) {
-    const int64_t len = std::min(kRowChunk, n - e0);
-    D::Decode(src + e0 / D::kBlock * D::kBlockBytes, len / D::kBlock, dq, dscale, dmterm);
-    DequantDecoded<D>(dq, dscale, dmterm, len, dst + e0);
-  }
-}
-
-inline void DequantizeRowFast(GgmlType t, const uint8_t* src, float* dst, int64_t n) {
-  switch (t) {
-    case GgmlType::Q4_0: return DequantViaDecoder<Decoder<GgmlType::Q4_0>>(src, dst, n);
-    case GgmlType::Q4_1: return DequantViaDecoder<Decoder<GgmlType::Q4_1>>(src, dst, n);
-    case GgmlType::Q5_0: return DequantViaDecoder<Decoder<GgmlType::Q5_0>>(src, dst, n);
-    case GgmlType::Q5_1: return DequantViaDecoder<Decoder<GgmlType::Q5_1>>(src, dst, n);
-    case GgmlType::Q8_0: return DequantViaDecoder<Decoder<GgmlType::Q8_0, K::kSignedQ8>>(src, dst, n);
-    case GgmlType::Q4_K: return DequantViaDecoder<Decoder<GgmlType::Q4_K>>(src, dst, n);
-    case GgmlType::Q5_K: return DequantViaDecoder<Decoder<GgmlType::Q5_K>>(src, dst, n);
-    case GgmlType::Q6_K: return DequantViaDecoder<Decoder<GgmlType::Q6_K>>(src, dst, n);
-    default: Fail("dequantize: type %s has no decoder", TypeName(t));
-  }
-}
-
-// ---- Row path ----
-
-template <class D>
-void RowPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  constexpr int G = D::kGroup, L = G / 4;  // L: 32-bit lanes per group
-  constexpr int kGroupsPerVec = K::kVecBytes / G;
-  const int64_t cols = a.w.cols, n = a.n;
-  Scratch& s = ThreadScratch();
-  uint8_t* dq = s.dq.Get<uint8_t>(kRowChunk + K::kVecBytes);
-  float* dscale = s.dscale.Get<float>(kRowChunk / 16 + 16);
-  float* dmterm = s.dmterm.Get<float>(kRowChunk / 16 + 16);
-  float* lanes = s.panel_s.Get<float>(kRowChunk / 4 + K::kVecBytes / 4);  // scale of each lane
-  float* acc = s.acc.Get<float>(static_cast<size_t>(n));
-  for (int64_t r = r0; r < r1; ++r) {
-    Fill(acc, acc + n, 0.0f);
-    const uint8_t* row = a.w.row(r);
-    for (int64_t e0 = 0; e0 < cols; e0 += kRowChunk) {
-      const int64_t len = std::min(kRowChunk, cols - e0);
-      const int64_t ng = len / G;
-      D::Decode(row + e0 / D::kBlock * D::kBlockBytes, len / D::kBlock, dq, dscale, dmterm);
-      // Pad to whole vectors with zero weights (the activation arrays are zero-padded as well).
-      const int64_t ngp = (ng + kGroupsPerVec - 1) / kGroupsPerVec * kGroupsPerVec;
-      std::memset(dq + len, 0, static_cast<size_t>((ngp - ng) * G));
-      Fill(dmterm + ng, dmterm + ngp, 0.0f);
-      for (int64_t g = 0; g < ngp; ++g) {
-        const float v = g < ng ? dscale[g] : 0.0f;
-        for (int j = 0; j < L; ++j) lanes[g * L + j] = v;
+  auto dot = [](I acc_i, I w, const int8_t* x) { return kSigned ? V::Dot4Signed(acc_i, w, x) : V::Dot4(acc_i, w, x); };
+  if constexpr (Ty::kClass == KClass::kG32 || Ty::kClass == KClass::kG32Min) {
+    const int64_t g0 = k0 / 32;
+    for (int64_t g = 0; g < nb; ++g) {
+      I is[NP][T];
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        const I bias = Ty::kOffset != 0 ? V::Set1(a.biast(t0 + t)[g0 + g]) : V::Zero();
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p) is[p][t] = bias;
       }
-      for (int64_t t0 = 0; t0 < n; t0 += 4) {
-        WithTokens<4>(std::min<int64_t>(4, n - t0), [&]<int T>() {
-          K::template DotDecoded<D, T>(dq, lanes, dmterm, ngp, *a.acts, t0, e0 / G, acc + t0);
-        });
+#pragma GCC unroll 8
+      for (int s = 0; s < 8; ++s) {
+        I w[NP];
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p) w[p] = V::Load(dec[p].q + (8 * g + s) * 64);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+          for (int p = 0; p < NP; ++p) is[p][t] = dot(is[p][t], w[p], xq[t] + 32 * g + 4 * s);
+        }
+      }
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+        const F xd = V::FSet1(a.dt(t0 + t)[g0 + g]);
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p) {
+          acc[p][t] = V::Fma(V::ToF(is[p][t]), V::Mul(V::FLoad(dec[p].f0 + 16 * g), xd), acc[p][t]);
+          if constexpr (Ty::kClass == KClass::kG32Min) {
+            acc[p][t] = V::Fma(V::FLoad(dec[p].f1 + 16 * g), V::FSet1(a.dsumt(t0 + t)[g0 + g]), acc[p][t]);
+          }
+        }
       }
     }
-    for (int64_t t = 0; t < n; ++t) a.y[t * a.ldy + r] = acc[t];
-  }
-}
-
-// F32/F16/BF16 weights read in place; quantized weights (exact path) dequantized into row buffers.
-// Rows go kFloatRows at a time so that every activation load serves several rows.
-inline void RowPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  constexpr int R = K::kFloatRows;
-  const int64_t cols = a.w.cols, n = a.n;
-  Scratch& s = ThreadScratch();
-  WKind kind = WKind::kF32;
-  float* rowf = nullptr;
-  if (a.w.type == GgmlType::F16) {
-    kind = WKind::kF16;
-  } else if (a.w.type == GgmlType::BF16) {
-    kind = WKind::kBF16;
-  } else if (a.w.type != GgmlType::F32) {
-    rowf = s.rowf.Get<float>(static_cast<size_t>(R * cols));
-  }
-  for (int64_t r = r0; r < r1; r += R) {
-    const int nr = static_cast<int>(std::min<int64_t>(R, r1 - r));
-    const void* w[R];
-    for (int i = 0; i < R; ++i) {
-      const int64_t row = r + std::min(i, nr - 1);  // a short tile repeats its last row
-      if (rowf != nullptr) {
-        if (i < nr) DequantizeRowFast(a.w.type, a.w.row(row), rowf + i * cols, cols);
-        w[i] = rowf + std::min(i, nr - 1) * cols;
+  } else {
+    constexpr int kGroups = Ty::kClass == KClass::kK ? 8 : 16, kSteps = 64 / kGroups;  // per super-block
+    const int64_t sb0 = k0 / 256;
+    for (int64_t b = 0; b < nb; ++b) {
+      I sumi[NP][T];
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p) sumi[p][t] = V::Zero();
+      }
+      for (int j = 0; j < kGroups; ++j) {
+        I is[NP][T];
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+          const I bias = Ty::kOffset != 0 ? V::Set1(a.biast(t0 + t)[(sb0 + b) * kGroups + j]) : V::Zero();
+#pragma GCC unroll 16
+          for (int p = 0; p < NP; ++p) is[p][t] = bias;
+        }
+        const int64_t step0 = b * 64 + j * kSteps;
+#pragma GCC unroll 8
+        for (int s = 0; s < kSteps; ++s) {
+          I w[NP];
+#pragma GCC unroll 16
+          for (int p = 0; p < NP; ++p) w[p] = V::Load(dec[p].q + (step0 + s) * 64);
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+            for (int p = 0; p < NP; ++p) is[p][t] = dot(is[p][t], w[p], xq[t] + 4 * (step0 + s));
+          }
+        }
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; ++p) {
+          const I sc = V::Load(dec[p].i0 + (b * kGroups + j) * 16);
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) sumi[p][t] = V::Add(sumi[p][t], V::MulLo(is[p][t], sc));
+        }
+      }
+      if constexpr (Ty::kClass == KClass::kK) {
+        I summ[NP][T];
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+          for (int p = 0; p < NP; ++p) summ[p][t] = V::Zero();
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) {
+#pragma GCC unroll 16
+          for (int p = 0; p < NP; ++p) {
+            const I mp = V::Load(dec[p].i1 + (b * 4 + i) * 16);
+#pragma GCC unroll 16
+            for (int t = 0; t < T; ++t) summ[p][t] = V::DotPairs(summ[p][t], mp, a.spt(t0 + t)[(sb0 + b) * 4 + i]);
+          }
+        }
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+          const F xd = V::FSet1(a.dt(t0 + t)[(sb0 + b) * kGroups]);
+#pragma GCC unroll 16
+          for (int p = 0; p < NP; ++p) {
+            acc[p][t] = V::Fma(V::ToF(sumi[p][t]), V::Mul(xd, V::FLoad(dec[p].f0 + 16 * b)), acc[p][t]);
+            acc[p][t] = V::Fma(V::ToF(summ[p][t]), V::Neg(V::Mul(xd, V::FLoad(dec[p].f1 + 16 * b))), acc[p][t]);
+          }
+        }
       } else {
-        w[i] = a.w.row(row);
-      }
-    }
-    for (int64_t t0 = 0; t0 < n; t0 += 4) {
-      const float* xs[4];
-      for (int t = 0; t < 4; ++t) xs[t] = a.x + std::min(n - 1, t0 + t) * a.ldx;
-      float out[R * 4];
-      WithTokens<4>(std::min<int64_t>(4, n - t0), [&]<int T>() {
-        switch (kind) {
-          case WKind::kF32: K::template DotRowsFloat<WKind::kF32, T>(w, xs, cols, out); break;
-          case WKind::kF16: K::template DotRowsFloat<WKind::kF16, T>(w, xs, cols, out); break;
-          case WKind::kBF16: K::template DotRowsFloat<WKind::kBF16, T>(w, xs, cols, out); break;
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+          const F xd = V::FSet1(a.dt(t0 + t)[(sb0 + b) * kGroups]);
+#pragma GCC unroll 16
+          for (int p = 0; p < NP; ++p) {
+            acc[p][t] = V::Fma(V::ToF(sumi[p][t]), V::Mul(xd, V::FLoad(dec[p].f0 + 16 * b)), acc[p][t]);
+          }
         }
-      });
-      for (int i = 0; i < nr; ++i) {
-        for (int64_t t = t0; t < std::min(n, t0 + 4); ++t) a.y[t * a.ldy + r + i] = out[i * 4 + (t - t0)];
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) V::StoreRows(y + t * ldy + p * 16, acc[p][t], nrows[p]);
+  }
+}
+
+// Points dec at this thread's decoded buffers for V::kPanels panels of kc columns.
+inline void DecodedBuffers(KernelScratch& s, int64_t kc, Decoded* dec) {
+  uint8_t* q = s.q.Get<uint8_t>(V::kPanels * DecodedQBytes(kc));
+  float* f0 = s.f0.Get<float>(V::kPanels * DecodedParams(kc));
+  float* f1 = s.f1.Get<float>(V::kPanels * DecodedParams(kc));
+  int32_t* i0 = s.i0.Get<int32_t>(V::kPanels * DecodedParams(kc));
+  int32_t* i1 = s.i1.Get<int32_t>(V::kPanels * DecodedParams(kc));
+  for (int p = 0; p < V::kPanels; ++p) {
+    dec[p] = Decoded{q + p * DecodedQBytes(kc), f0 + p * DecodedParams(kc), f1 + p * DecodedParams(kc),
+                     i0 + p * DecodedParams(kc), i1 + p * DecodedParams(kc)};
+  }
+}
+
+template <GgmlType kType>
+void QuantPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
+  using Ty = Tile<kType>;
+  const int64_t cols = a.w.cols, bs = Ty::kBlock;
+  const int64_t max_kc = std::min(cols, kQuantChunk);
+  Decoded dec[V::kPanels];
+  DecodedBuffers(s, max_kc, dec);
+  uint8_t* packed = s.packed.Get<uint8_t>(static_cast<size_t>(max_kc / bs * TileBytes(kType)));
+  for (int64_t pg = p0; pg < p1; pg += V::kPanels) {
+    const int np = static_cast<int>(std::min<int64_t>(V::kPanels, p1 - pg));
+    int nrows[V::kPanels];
+    for (int p = 0; p < np; ++p) nrows[p] = NRows(a, pg + p);
+    for (int64_t k0 = 0; k0 < cols; k0 += kQuantChunk) {
+      const int64_t kc = std::min(kQuantChunk, cols - k0), nb = kc / bs;
+      for (int p = 0; p < np; ++p) Ty::Decode(PanelTiles(a.w, pg + p, k0 / bs, k0 / bs + nb, packed), nb, dec[p]);
+      for (int64_t t0 = 0; t0 < a.n; t0 += V::kQuantTokens) {
+        const int64_t nt = std::min<int64_t>(V::kQuantTokens, a.n - t0);
+        float* y = a.y + t0 * a.ldy + pg * kPanelRows;
+        WithCount<V::kPanels>(np, [&]<int NP>() {
+          WithCount<V::kQuantTokens>(nt, [&]<int T>() {
+            QuantTile<kType, NP, T>(dec, nb, *a.acts, t0, k0, y, a.ldy, nrows, k0 > 0);
+          });
+        });
       }
     }
   }
 }
 
-// ---- Panel path ----
+// ---- Float kernels (F32/F16/BF16 weights; every type with Math::kExact) ----
 
-// Bytes per decoded row of a panel tile: whole transpose blocks (kLanes words of 4 bytes).
-inline int64_t PanelTileStride(int64_t len) { return (len + 4 * K::kLanes - 1) / (4 * K::kLanes) * (4 * K::kLanes); }
-
-// Writes columns [0, ncols) (32-bit words) of PR source rows transposed into dst[c][PR]. Full
-// blocks of kLanes x kLanes words go through the ISA's register transpose; a column tail is copied
-// word by word. Rows must be readable for ncols words.
-inline void TransposeToPanel(const uint32_t* const* rows, int64_t ncols, uint32_t* dst) {
-  constexpr int PR = K::kPanelRows, L = K::kLanes;
-  int64_t c = 0;
-  for (; c + L <= ncols; c += L) {
-    for (int r0 = 0; r0 < PR; r0 += L) K::Transpose(rows + r0, c, dst + c * PR + r0, PR);
+// acc[p][t] = fma(w[p][k], x[t][k], acc) for k < kc, over NP f32 panels [kc][16]; x points at
+// token t0, column k0.
+template <int NP, int T>
+void FloatTile(const float* const* pf, int64_t kc, const float* x, int64_t ldx, float* y, int64_t ldy,
+               const int* nrows, bool accumulate) {
+  using F = typename V::F;
+  F acc[NP][T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) acc[p][t] = accumulate ? V::LoadRows(y + t * ldy + p * 16, nrows[p]) : V::FZero();
   }
-  for (; c < ncols; ++c) {
-    for (int r = 0; r < PR; ++r) dst[c * PR + r] = rows[r][c];
+  for (int64_t k = 0; k < kc; ++k) {
+    F w[NP];
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) w[p] = V::FLoad(pf[p] + k * 16);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const F xv = V::FSet1(x[t * ldx + k]);
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) acc[p][t] = V::Fma(w[p], xv, acc[p][t]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) V::StoreRows(y + t * ldy + p * 16, acc[p][t], nrows[p]);
   }
 }
 
-// Decodes rows [pr0, pr0 + nrows) x columns [e0, e0 + len) (whole blocks) into a row-major tile of
-// PR rows (rows past nrows, beyond the matrix's end, are zero), each PanelTileStride(len) bytes
-// (zero-padded to whole transpose blocks), with scales / min terms [PR][len / G].
-struct DecodedTile {
-  const uint8_t* q;
-  int64_t stride;
-  const float* scale;
-  const float* mterm;
-};
-template <class D>
-DecodedTile DecodeTile(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, Scratch& s) {
-  constexpr int PR = K::kPanelRows, G = D::kGroup;
-  const int64_t ng = len / G;
-  const int64_t stride = PanelTileStride(len);
-  uint8_t* tile = s.dq.Get<uint8_t>(static_cast<size_t>(PR * stride));
-  float* tscale = s.dscale.Get<float>(static_cast<size_t>(PR * ng));
-  float* tmterm = s.dmterm.Get<float>(static_cast<size_t>(PR * ng));
-  for (int r = 0; r < PR; ++r) {
-    uint8_t* t = tile + r * stride;
-    if (r < nrows) {
-      D::Decode(w.row(pr0 + r) + e0 / D::kBlock * D::kBlockBytes, len / D::kBlock, t, tscale + r * ng, tmterm + r * ng);
-      std::memset(t + len, 0, static_cast<size_t>(stride - len));
+// The f32 panel [kc][16] of columns [k0, k0 + kc) of a panel: in place for packed F32, else
+// converted or dequantized (exactly) into `out`.
+template <GgmlType kType>
+const float* FloatPanelOf(const Matrix& w, int64_t panel, int64_t k0, int64_t kc, float* out, uint8_t* packed,
+                          const Decoded& dec) {
+  if constexpr (kType == GgmlType::F32 || kType == GgmlType::F16 || kType == GgmlType::BF16) {
+    const uint8_t* tiles = PanelTiles(w, panel, k0, k0 + kc, packed);
+    if constexpr (kType == GgmlType::F32) {
+      if (w.packed != nullptr) return reinterpret_cast<const float*>(tiles);
+      std::memcpy(out, tiles, static_cast<size_t>(kc) * 64);
+    } else if constexpr (kType == GgmlType::F16) {
+      V::F16ToF32(reinterpret_cast<const uint16_t*>(tiles), out, kc * 16);
     } else {
-      std::memset(t, 0, static_cast<size_t>(stride));
-      Fill(tscale + r * ng, tscale + (r + 1) * ng, 0.0f);
-      Fill(tmterm + r * ng, tmterm + (r + 1) * ng, 0.0f);
+      V::Bf16ToF32(reinterpret_cast<const uint16_t*>(tiles), out, kc * 16);
     }
-  }
-  return DecodedTile{tile, stride, tscale, tmterm};
-}
-
-// Packs a decoded tile into an int8 panel (layout at the top of this file).
-template <class D>
-void PackQuantPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, uint8_t* pq, float* ps,
-                    float* pm, Scratch& s) {
-  constexpr int PR = K::kPanelRows, G = D::kGroup;
-  const int64_t ng = len / G;
-  const DecodedTile tile = DecodeTile<D>(w, pr0, nrows, e0, len, s);
-  const uint32_t* rows[PR];
-  for (int r = 0; r < PR; ++r) rows[r] = reinterpret_cast<const uint32_t*>(tile.q + r * tile.stride);
-  TransposeToPanel(rows, len / 4, reinterpret_cast<uint32_t*>(pq));
-  for (int64_t g = 0; g < ng; ++g) {
-    for (int r = 0; r < PR; ++r) ps[g * PR + r] = tile.scale[r * ng + g];
-  }
-  if constexpr (D::kHasMin) {
-    for (int64_t g = 0; g < ng; ++g) {
-      for (int r = 0; r < PR; ++r) pm[g * PR + r] = tile.mterm[r * ng + g];
-    }
+    return out;
+  } else {
+    const int64_t bs = Tile<kType>::kBlock;
+    Tile<kType>::Decode(PanelTiles(w, panel, k0 / bs, (k0 + kc) / bs, packed), kc / bs, dec);
+    DequantDecoded<kType>(dec, kc, out);
+    return out;
   }
 }
 
-template <class D>
-void PanelPathQuant(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  constexpr int PR = K::kPanelRows, G = D::kGroup;
+template <GgmlType kType>
+void FloatPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
   const int64_t cols = a.w.cols;
-  Scratch& s = ThreadScratch();
-  const int64_t max_len = std::min(cols, kQuantPanelCols);
-  const int64_t q_size = max_len * PR, s_size = max_len / G * PR;  // per panel
-  uint8_t* pq = s.panel_q.Get<uint8_t>(static_cast<size_t>(kPanelsPerPass * q_size));
-  float* ps = s.panel_s.Get<float>(static_cast<size_t>(kPanelsPerPass * s_size));
-  float* pm = s.panel_m.Get<float>(static_cast<size_t>(kPanelsPerPass * s_size));
-  for (int64_t sp0 = r0; sp0 < r1; sp0 += kPanelsPerPass * PR) {
-    const int np = static_cast<int>(std::min<int64_t>(kPanelsPerPass, (r1 - sp0 + PR - 1) / PR));
-    for (int64_t e0 = 0; e0 < cols; e0 += kQuantPanelCols) {
-      const int64_t len = std::min(kQuantPanelCols, cols - e0);
-      for (int p = 0; p < np; ++p) {
-        const int64_t pr0 = sp0 + p * PR;
-        const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
-        PackQuantPanel<D>(a.w, pr0, nrows, e0, len, pq + p * q_size, ps + p * s_size, pm + p * s_size, s);
-      }
-      for (int64_t t0 = 0; t0 < a.n; t0 += K::kQuantTile) {
-        WithTokens<K::kQuantTile>(std::min<int64_t>(K::kQuantTile, a.n - t0), [&]<int T>() {
-          for (int p = 0; p < np; ++p) {
-            const int64_t pr0 = sp0 + p * PR;
-            const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
-            K::template PanelQuant<D, T>(pq + p * q_size, ps + p * s_size, pm + p * s_size, len / G, *a.acts, t0,
-                                         e0 / G, a.y + t0 * a.ldy + pr0, a.ldy, nrows, e0 > 0);
-          }
+  // Quantized types dequantize whole blocks: chunks of 256 columns hold whole blocks of every type.
+  const int64_t max_kc = std::min(cols, kFloatChunk);
+  float* fbuf = s.fpanel.Get<float>(static_cast<size_t>(V::kPanels * max_kc * 16));
+  uint8_t* packed = s.packed.Get<uint8_t>(static_cast<size_t>(max_kc * 64));  // >= 16 tiles of any type per chunk
+  Decoded dec[V::kPanels];
+  DecodedBuffers(s, max_kc, dec);
+  for (int64_t pg = p0; pg < p1; pg += V::kPanels) {
+    const int np = static_cast<int>(std::min<int64_t>(V::kPanels, p1 - pg));
+    int nrows[V::kPanels];
+    for (int p = 0; p < np; ++p) nrows[p] = NRows(a, pg + p);
+    for (int64_t k0 = 0; k0 < cols; k0 += kFloatChunk) {
+      const int64_t kc = std::min(kFloatChunk, cols - k0);
+      const float* pf[V::kPanels];
+      for (int p = 0; p < np; ++p) pf[p] = FloatPanelOf<kType>(a.w, pg + p, k0, kc, fbuf + p * max_kc * 16, packed, dec[0]);
+      for (int64_t t0 = 0; t0 < a.n; t0 += V::kFloatTokens) {
+        const int64_t nt = std::min<int64_t>(V::kFloatTokens, a.n - t0);
+        WithCount<V::kPanels>(np, [&]<int NP>() {
+          WithCount<V::kFloatTokens>(nt, [&]<int T>() {
+            FloatTile<NP, T>(pf, kc, a.x + t0 * a.ldx + k0, a.ldx, a.y + t0 * a.ldy + pg * kPanelRows, a.ldy, nrows,
+                             k0 > 0);
+          });
         });
       }
     }
   }
-}
-
-// Packs rows [pr0, pr0 + nrows) x columns [e0, e0 + len) as f32 into pf [len][PR]. F32 rows are
-// transposed in place; other types are converted / dequantized into a row-major tile first.
-inline void PackFloatPanel(const Matrix& w, int64_t pr0, int nrows, int64_t e0, int64_t len, float* pf, Scratch& s) {
-  constexpr int PR = K::kPanelRows;
-  float* tile = s.tmpf.Get<float>(static_cast<size_t>(PR * len));
-  const float* zeros = Zeros(s, len);
-  const uint32_t* rows[PR];
-  for (int r = 0; r < PR; ++r) {
-    const float* src = zeros;
-    if (r < nrows) {
-      const uint8_t* row = w.row(pr0 + r);
-      float* t = tile + r * len;
-      switch (w.type) {
-        case GgmlType::F32: src = reinterpret_cast<const float*>(row) + e0; break;
-        case GgmlType::F16: K::F16ToF32(reinterpret_cast<const uint16_t*>(row) + e0, t, len); src = t; break;
-        case GgmlType::BF16: K::Bf16ToF32(reinterpret_cast<const uint16_t*>(row) + e0, t, len); src = t; break;
-        default: {
-          const int64_t bs = Traits(w.type).block_size;
-          DequantizeRowFast(w.type, row + e0 / bs * Traits(w.type).type_size, t, len);
-          src = t;
-        }
-      }
-    }
-    rows[r] = reinterpret_cast<const uint32_t*>(src);
-  }
-  TransposeToPanel(rows, len, reinterpret_cast<uint32_t*>(pf));
-}
-
-inline void PanelPathFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  constexpr int PR = K::kPanelRows;
-  constexpr int64_t kPanelSize = kFloatPanelCols * PR;
-  const int64_t cols = a.w.cols;
-  Scratch& s = ThreadScratch();
-  float* pf = s.panel_f.Get<float>(static_cast<size_t>(kPanelsPerPass * kPanelSize));
-  for (int64_t sp0 = r0; sp0 < r1; sp0 += kPanelsPerPass * PR) {
-    const int np = static_cast<int>(std::min<int64_t>(kPanelsPerPass, (r1 - sp0 + PR - 1) / PR));
-    for (int64_t e0 = 0; e0 < cols; e0 += kFloatPanelCols) {
-      const int64_t len = std::min(kFloatPanelCols, cols - e0);
-      for (int p = 0; p < np; ++p) {
-        const int64_t pr0 = sp0 + p * PR;
-        PackFloatPanel(a.w, pr0, static_cast<int>(std::min<int64_t>(PR, r1 - pr0)), e0, len, pf + p * kPanelSize, s);
-      }
-      for (int64_t t0 = 0; t0 < a.n; t0 += K::kFloatTile) {
-        WithTokens<K::kFloatTile>(std::min<int64_t>(K::kFloatTile, a.n - t0), [&]<int T>() {
-          for (int p = 0; p < np; ++p) {
-            const int64_t pr0 = sp0 + p * PR;
-            const int nrows = static_cast<int>(std::min<int64_t>(PR, r1 - pr0));
-            K::template PanelFloat<T>(pf + p * kPanelSize, len, a.x + t0 * a.ldx + e0, a.ldx, a.y + t0 * a.ldy + pr0,
-                                      a.ldy, nrows, e0 > 0);
-          }
-        });
-      }
-    }
-  }
-}
-
-// ---- Scratch reservation ----
-
-// Reserves every scratch buffer the call's path uses at its largest size for this call. Every thread
-// runs it before taking work (MatMul's threads pick rows dynamically, so a thread may see its first
-// rows of a shape at any call); after that, calls of the same shape never allocate. The paths get
-// their buffers with sizes up to these.
-inline void ReserveScratch(const MatMulArgs& a) {
-  constexpr int PR = K::kPanelRows;
-  Scratch& s = ThreadScratch();
-  const int64_t cols = a.w.cols;
-  int64_t dq = kRowChunk + K::kVecBytes, dscale = kRowChunk / 16 + 16;  // decoders (and DequantViaDecoder)
-  if (UsePanel(a) && a.acts != nullptr) {
-    const int64_t len = std::min(cols, kQuantPanelCols), ng = len / ActGroup(a.w.type);
-    dq = std::max(dq, PR * PanelTileStride(len));
-    dscale = std::max(dscale, PR * ng);
-    s.panel_q.Get<uint8_t>(static_cast<size_t>(kPanelsPerPass * len * PR));
-    s.panel_s.Get<float>(static_cast<size_t>(kPanelsPerPass * ng * PR));
-    s.panel_m.Get<float>(static_cast<size_t>(kPanelsPerPass * ng * PR));
-  } else if (UsePanel(a)) {
-    const int64_t len = std::min(cols, kFloatPanelCols);
-    s.panel_f.Get<float>(static_cast<size_t>(kPanelsPerPass * kFloatPanelCols * PR));
-    s.tmpf.Get<float>(static_cast<size_t>(PR * len));
-    Zeros(s, len);
-  } else if (a.acts != nullptr) {
-    s.panel_s.Get<float>(kRowChunk / 4 + K::kVecBytes / 4);
-    s.acc.Get<float>(static_cast<size_t>(a.n));
-  } else if (!IsFloatType(a.w.type)) {
-    s.rowf.Get<float>(static_cast<size_t>(K::kFloatRows * cols));
-  }
-  s.dq.Get<uint8_t>(static_cast<size_t>(dq));
-  s.dscale.Get<float>(static_cast<size_t>(dscale));
-  s.dmterm.Get<float>(static_cast<size_t>(dscale));
 }
 
 // ---- Entry points of the IsaOps table ----
 
-template <template <class> class Fn>
-void WithDecoder(GgmlType t, const MatMulArgs& a, int64_t r0, int64_t r1) {
-  switch (t) {
-    case GgmlType::Q4_0: return Fn<Decoder<GgmlType::Q4_0>>::Run(a, r0, r1);
-    case GgmlType::Q4_1: return Fn<Decoder<GgmlType::Q4_1>>::Run(a, r0, r1);
-    case GgmlType::Q5_0: return Fn<Decoder<GgmlType::Q5_0>>::Run(a, r0, r1);
-    case GgmlType::Q5_1: return Fn<Decoder<GgmlType::Q5_1>>::Run(a, r0, r1);
-    case GgmlType::Q8_0: return Fn<Decoder<GgmlType::Q8_0, K::kSignedQ8>>::Run(a, r0, r1);
-    case GgmlType::Q4_K: return Fn<Decoder<GgmlType::Q4_K>>::Run(a, r0, r1);
-    case GgmlType::Q5_K: return Fn<Decoder<GgmlType::Q5_K>>::Run(a, r0, r1);
-    case GgmlType::Q6_K: return Fn<Decoder<GgmlType::Q6_K>>::Run(a, r0, r1);
-    default: Fail("MatMul: weight type %s has no integer kernel", TypeName(t));
+template <template <GgmlType> class Fn>
+void WithType(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
+  switch (a.w.type) {
+    case GgmlType::F32: return Fn<GgmlType::F32>::Run(a, p0, p1, s);
+    case GgmlType::F16: return Fn<GgmlType::F16>::Run(a, p0, p1, s);
+    case GgmlType::BF16: return Fn<GgmlType::BF16>::Run(a, p0, p1, s);
+    case GgmlType::Q4_0: return Fn<GgmlType::Q4_0>::Run(a, p0, p1, s);
+    case GgmlType::Q4_1: return Fn<GgmlType::Q4_1>::Run(a, p0, p1, s);
+    case GgmlType::Q5_0: return Fn<GgmlType::Q5_0>::Run(a, p0, p1, s);
+    case GgmlType::Q5_1: return Fn<GgmlType::Q5_1>::Run(a, p0, p1, s);
+    case GgmlType::Q8_0: return Fn<GgmlType::Q8_0>::Run(a, p0, p1, s);
+    case GgmlType::Q4_K: return Fn<GgmlType::Q4_K>::Run(a, p0, p1, s);
+    case GgmlType::Q5_K: return Fn<GgmlType::Q5_K>::Run(a, p0, p1, s);
+    case GgmlType::Q6_K: return Fn<GgmlType::Q6_K>::Run(a, p0, p1, s);
+    default: Fail("MatMul: weight type %s has no kernel", TypeName(a.w.type));
   }
 }
-template <class D>
-struct RowPathFn {
-  static void Run(const MatMulArgs& a, int64_t r0, int64_t r1) { RowPathQuant<D>(a, r0, r1); }
-};
-template <class D>
-struct PanelPathFn {
-  static void Run(const MatMulArgs& a, int64_t r0, int64_t r1) { PanelPathQuant<D>(a, r0, r1); }
-};
-
-inline int64_t RowsPerTask(const MatMulArgs& a) { return UsePanel(a) ? K::kPanelRows : 8; }
-inline int ActLayouts(const MatMulArgs& a) { return UsePanel(a) ? 0 : kActLanes; }
-
-inline void MatMulRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  const bool quant_fast = a.acts != nullptr;
-  if (UsePanel(a)) {
-    if (quant_fast) {
-      WithDecoder<PanelPathFn>(a.w.type, a, r0, r1);
+template <GgmlType kType>
+struct PanelsFn {
+  static void Run(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
+    if constexpr (kType == GgmlType::F32 || kType == GgmlType::F16 || kType == GgmlType::BF16) {
+      FloatPanels<kType>(a, p0, p1, s);
     } else {
-      PanelPathFloat(a, r0, r1);
-    }
-  } else {
-    if (quant_fast) {
-      WithDecoder<RowPathFn>(a.w.type, a, r0, r1);
-    } else {
-      RowPathFloat(a, r0, r1);
+      if (a.acts != nullptr) {
+        QuantPanels<kType>(a, p0, p1, s);
+      } else {
+        FloatPanels<kType>(a, p0, p1, s);
+      }
     }
   }
+};
+
+inline int64_t PanelsPerTask(const MatMulArgs&) { return V::kPanels; }
+inline void MatMulPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch* s) {
+  WithType<PanelsFn>(a, p0, p1, *s);
+}
+
+// Reserves every scratch buffer at its largest size for this call's shape (see the paths above), so
+// that a worker's first rows of a shape never allocate in the middle of a call.
+inline void ReserveScratch(const MatMulArgs& a, KernelScratch* sp) {
+  KernelScratch& s = *sp;
+  const bool quant = a.acts != nullptr;
+  const int64_t kc = std::min(a.w.cols, quant ? kQuantChunk : kFloatChunk);
+  Decoded dec[V::kPanels];
+  DecodedBuffers(s, kc, dec);
+  s.packed.Get<uint8_t>(static_cast<size_t>(quant ? kc / Traits(a.w.type).block_size * TileBytes(a.w.type) : kc * 64));
+  if (!quant) s.fpanel.Get<float>(static_cast<size_t>(V::kPanels * kc * 16));
 }

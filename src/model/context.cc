@@ -469,16 +469,16 @@ void Context::Moe(const LayerWeights& lw, int n) {
     for (int r = 0; r < m; ++r) {
       std::memcpy(s.ex_in.data() + r * E, s.moe_x.data() + static_cast<size_t>(toks[r].first) * E, E * 4);
     }
+    // Expert e's rows (RowRange keeps the packed layout when they start on a panel boundary).
     Matrix gate, up;
     if (lw.exp_gate_up.data) {
-      const Matrix& gu = lw.exp_gate_up;
-      gate = {gu.type, F, gu.cols, gu.row(e * 2 * F)};
-      up = {gu.type, F, gu.cols, gu.row(e * 2 * F + F)};
+      gate = lw.exp_gate_up.RowRange(e * 2 * F, F);
+      up = lw.exp_gate_up.RowRange(e * 2 * F + F, F);
     } else {
-      gate = {lw.exp_gate.type, F, lw.exp_gate.cols, lw.exp_gate.row(e * F)};
-      up = {lw.exp_up.type, F, lw.exp_up.cols, lw.exp_up.row(e * F)};
+      gate = lw.exp_gate.RowRange(e * F, F);
+      up = lw.exp_up.RowRange(e * F, F);
     }
-    const Matrix down = {lw.exp_down.type, E, lw.exp_down.cols, lw.exp_down.row(e * E)};
+    const Matrix down = lw.exp_down.RowRange(e * E, E);
     MatMul(gate, s.ex_in.data(), E, m, s.ex_gate.data(), F, opt_.math, pool_);
     MatMul(up, s.ex_in.data(), E, m, s.ex_up.data(), F, opt_.math, pool_);
     for (int r = 0; r < m; ++r) ops::GeGlu(s.ex_gate.data() + r * F, s.ex_up.data() + r * F, F, s.ex_gate.data() + r * F);

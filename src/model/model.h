@@ -6,8 +6,11 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
 #include "formats/ggml_types.h"
 #include "formats/gguf.h"
+#include "kernels/kernels.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -16,7 +19,10 @@ namespace g4 {
 class Model {
  public:
   // Maps and validates the file, reads the configuration and binds every tensor. Throws g4::Error
-  // naming the file and what is wrong.
+  // naming the file and what is wrong. Then every matrix the forward pass multiplies is repacked into
+  // the kernels' panel layout (kernels::PackMatrix) in private memory and its pages of the file are
+  // released as it goes, so resident memory stays about the size of the weights; the environment
+  // variable GEMMA4_NO_PACK=1 keeps the file layout (the kernels then pack panel by panel per call).
   static std::unique_ptr<Model> Load(const std::string& path);
 
   const gguf::File& file() const { return *file_; }
@@ -30,11 +36,18 @@ class Model {
   GgmlType DefaultCacheType() const;
 
   // Reads every page of the weights once, in file order, so the first tokens do not wait for page
-  // faults; progress(fraction) is called as it goes (the loading bar of `gemma4 run`).
+  // faults; progress(fraction) is called as it goes (the loading bar of `gemma4 run`). Packed weights
+  // are resident already and the embedding tables are read a row at a time, so with packed weights
+  // this only reports completion.
   void Prefault(const std::function<void(double)>& progress) const;
+
+  // Bytes of weights held in the packed layout (0 with GEMMA4_NO_PACK).
+  uint64_t PackedBytes() const;
 
  private:
   Model() = default;
+  void PackWeights();
+  std::vector<std::unique_ptr<kernels::PackedBuffer>> packed_;
   std::unique_ptr<gguf::File> file_;
   ModelConfig config_;
   ModelWeights weights_;
