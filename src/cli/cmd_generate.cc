@@ -5,6 +5,7 @@
 #include "cli/common.h"
 #include "cli/media.h"
 #include "engine/generator.h"
+#include "engine/speculative.h"
 #include "util/error.h"
 
 namespace g4::cli {
@@ -21,11 +22,13 @@ struct GenerateOptions {
   bool no_special = false;
   std::vector<std::string> stop;
   MediaOptions media;
+  DraftOptions draft;
 };
 
 void RunGenerate(const GenerateOptions& o) {
   if (o.prompt.empty() == o.tokens.empty()) Fail("give exactly one of -p/--prompt and --tokens");
-  Loaded l = LoadModel(o.m);
+  const std::string draft_mode = o.draft.enabled() ? o.draft.Mode() : "";
+  Loaded l = LoadModel(o.m, 1, /*keep_hidden=*/draft_mode == "assistant");
   std::vector<int32_t> prompt;
   if (!o.tokens.empty()) {
     prompt = ParseTokenList(o.tokens);
@@ -54,15 +57,41 @@ void RunGenerate(const GenerateOptions& o) {
   stop.eog_tokens = EndOfGenerationTokens(*l.tok);
   stop.ignore_eos = o.ignore_eos;
   stop.stop_strings = o.stop;
-  Generator gen(*l.ctx, *l.tok);
-  std::vector<int32_t> out;
-  GenerationResult r = gen.Generate(pieces, o.s.Params(*l.model), stop, [&](int32_t, std::string_view text) {
+  auto print = [&](int32_t, std::string_view text) {
     if (!o.ids && !text.empty()) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
     }
     return true;
-  });
+  };
+  GenerationResult r;
+  if (draft_mode.empty()) {
+    Generator gen(*l.ctx, *l.tok);
+    r = gen.Generate(pieces, o.s.Params(*l.model), stop, print);
+  } else {
+    std::unique_ptr<Model> draft_model;
+    std::unique_ptr<Drafter> drafter;
+    if (draft_mode == "assistant") {
+      draft_model = Model::Load(o.draft.file);
+      drafter = std::make_unique<MtpDrafter>(*draft_model, *l.model, *l.ctx);
+    } else if (draft_mode == "model") {
+      draft_model = Model::Load(o.draft.file);
+      drafter = std::make_unique<ModelDrafter>(*draft_model, *l.model, MakeContextOptions(o.m, *draft_model));
+    } else {
+      drafter = std::make_unique<NgramDrafter>();
+    }
+    SpeculativeOptions so;
+    so.draft_max = o.draft.draft_max;
+    so.draft_start = std::min(4, o.draft.draft_max);
+    SpeculativeGenerator gen(*l.ctx, *l.tok, *drafter, so);
+    r = gen.Generate(pieces, o.s.Params(*l.model), stop, print);
+    if (o.draft.verbose) {
+      const auto& st = gen.stats();
+      std::fprintf(stderr, "drafting (%s): %lld drafted, %lld accepted (%.1f%%), %.2f tokens per target forward\n",
+                   drafter->name(), (long long)st.drafted, (long long)st.accepted, 100 * st.acceptance(),
+                   st.tokens_per_forward());
+    }
+  }
   if (o.ids) {
     for (size_t i = 0; i < r.tokens.size(); ++i) std::printf("%s%d", i ? "," : "", r.tokens[i]);
     std::printf("\n");
@@ -91,6 +120,7 @@ void AddGenerate(CLI::App& app) {
   sub->add_flag("--ignore-eos", o->ignore_eos, "Keep generating through end-of-generation tokens");
   sub->add_flag("--no-special", o->no_special, "Do not recognise special tokens written in the prompt text");
   sub->add_option("--stop", o->stop, "Stop when this text is generated (repeatable)");
+  o->draft.Add(sub);
   o->media.Add(sub);
   sub->callback([o] { RunGenerate(*o); });
 }

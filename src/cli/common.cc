@@ -24,6 +24,28 @@ void ModelOptions::Add(CLI::App* app, bool model_positional) {
   app->add_option("--cache-type-v", cache_type_v, "KV cache type for values: f32, f16, bf16, q8_0, q4_0");
 }
 
+void DraftOptions::Add(CLI::App* app) {
+  app->add_option("--draft", file, "Speculative decoding: an MTP assistant GGUF, or a smaller model sharing the vocabulary");
+  app->add_option("--draft-mode", mode, "assistant, model or ngram (default: from the --draft file)");
+  app->add_option("--draft-max", draft_max, "Most tokens drafted per step (the number adapts to the acceptance rate)")
+      ->check(CLI::Range(1, 64));
+  app->add_flag("--draft-stats", verbose, "Print the acceptance rate and tokens per target forward pass");
+}
+
+std::string DraftOptions::Mode() const {
+  if (!mode.empty() && mode != "assistant" && mode != "model" && mode != "ngram") {
+    Fail("--draft-mode: unknown mode '%s' (assistant, model, ngram)", mode.c_str());
+  }
+  if (mode == "ngram") {
+    if (!file.empty()) Fail("--draft-mode ngram drafts from the context itself and takes no --draft file");
+    return mode;
+  }
+  if (file.empty()) Fail("--draft-mode %s needs --draft FILE", mode.c_str());
+  if (!mode.empty()) return mode;
+  auto f = gguf::File::Open(file);
+  return f->GetString("general.architecture") == "gemma4-assistant" ? "assistant" : "model";
+}
+
 GgmlType ParseCacheType(const std::string& name, const char* flag) {
   auto t = ParseGgmlType(name);
   if (!t || (*t != GgmlType::F32 && *t != GgmlType::F16 && *t != GgmlType::BF16 && *t != GgmlType::Q8_0 &&

@@ -47,6 +47,18 @@ struct SamplingOptions {
   SamplingParams Params(const Model& m) const;
 };
 
+// Speculative decoding flags of generate / run / serve.
+struct DraftOptions {
+  std::string file;   // --draft: an MTP assistant GGUF or a smaller model with the same vocabulary
+  std::string mode;   // --draft-mode: assistant, model, ngram ("" = from the file's architecture)
+  int draft_max = 8;
+  bool verbose = false;
+  void Add(CLI::App* app);
+  bool enabled() const { return !file.empty() || !mode.empty(); }
+  // The resolved mode; validates the combination of flags.
+  std::string Mode() const;
+};
+
 // Parses "1,2,3" into token ids; throws g4::Error naming the bad element.
 std::vector<int32_t> ParseTokenList(const std::string& s);
 GgmlType ParseCacheType(const std::string& name, const char* flag);
