@@ -205,6 +205,7 @@ Started Backend::Start(const GenRequest& r) {
   stop.max_tokens = r.max_tokens > 0 ? r.max_tokens : opt_.limits.max_tokens;
   stop.eog_tokens = s.output.eog;
   stop.stop_strings = r.stop;
+  stop.ignore_eos = r.ignore_eos;
   stop.include_eog_text = r.chat;  // the output parser sees the marker that ended the turn
   const auto make_constraint = Constraint(r, s.thinking);
   std::vector<RequestSpec> specs;

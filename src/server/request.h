@@ -54,6 +54,7 @@ struct GenRequest {
   std::map<int32_t, float> logit_bias;  // token id -> bias (ids are checked against the vocabulary later)
   int max_tokens = -1;                   // -1: the server's default
   std::vector<std::string> stop;
+  bool ignore_eos = false;               // keep generating through end-of-turn tokens (benchmarks)
   int n = 1;
   bool logprobs = false;
   int top_logprobs = 0;
