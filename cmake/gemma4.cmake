@@ -22,8 +22,23 @@ function(gemma4_test name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} gemma4_testutil GTest::gtest GTest::gtest_main)
   target_compile_definitions(${name} PRIVATE
     GEMMA4_SOURCE_DIR="${PROJECT_SOURCE_DIR}" GEMMA4_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  target_precompile_headers(${name} REUSE_FROM gemma4_test_pch)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()
+
+# Precompiled headers. CI builds everything twice (plain, then with sanitizers) on two cores, and
+# most of a test file's compile time goes to googletest's and nlohmann-json's headers: they are
+# parsed once, for gemma4_test_pch, and every test target reuses that parse. The flags must match
+# the test targets' (GCC quietly falls back to reading the headers where they do not, so a
+# mismatch costs time, never correctness).
+add_library(gemma4_test_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/pch.cc)
+target_compile_options(gemma4_test_pch PRIVATE ${GEMMA4_WARNINGS})
+target_link_libraries(gemma4_test_pch PRIVATE GTest::gtest nlohmann_json::nlohmann_json)
+target_compile_definitions(gemma4_test_pch PRIVATE
+  GEMMA4_SOURCE_DIR="${PROJECT_SOURCE_DIR}" GEMMA4_BINARY_DIR="${PROJECT_BINARY_DIR}")
+target_precompile_headers(gemma4_test_pch PRIVATE
+  <gtest/gtest.h> <nlohmann/json.hpp> <algorithm> <cmath> <cstdint> <cstring> <functional> <map> <memory>
+  <string> <thread> <vector>)
 
 add_library(gemma4_testutil STATIC ${PROJECT_SOURCE_DIR}/tests/testutil.cc)
 target_include_directories(gemma4_testutil PUBLIC ${PROJECT_SOURCE_DIR}/tests)

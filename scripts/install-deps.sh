@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what gemma4.cpp needs to build and test, from Debian 12's packages.
+# Installs what gemma4.cpp needs to build and test, from Debian 12's packages. (The optional chat
+# parser fuzzer, -DGEMMA4_FUZZ=ON, also needs clang and libclang-rt-14-dev.)
 set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
@@ -7,7 +8,7 @@ PACKAGES=(
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libstb-dev
   libwebp-dev libsndfile1-dev libvorbis-dev libsoxr-dev libmpg123-dev
   python3 python3-jinja2 python3-numpy
-  clang libclang-rt-14-dev tmux libedit-dev
+  tmux libedit-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

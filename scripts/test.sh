@@ -4,8 +4,11 @@
 # Usage: scripts/test.sh [--sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0=$(date +%s)
 bash scripts/install-deps.sh
+t1=$(date +%s)
 bash scripts/build.sh "$@"
+echo "test.sh: dependencies $((t1 - t0)) s, build $(($(date +%s) - t1)) s"
 dir=build
 if [ "${1:-}" = "--sanitize" ]; then dir=build-asan; fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
