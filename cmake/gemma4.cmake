@@ -17,7 +17,7 @@ endfunction()
 function(gemma4_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_compile_options(${name} PRIVATE ${GEMMA4_WARNINGS})
+  target_compile_options(${name} PRIVATE ${GEMMA4_WARNINGS} ${GEMMA4_GLUE_OPT})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} gemma4_testutil GTest::gtest GTest::gtest_main)
   target_compile_definitions(${name} PRIVATE
@@ -32,7 +32,7 @@ endfunction()
 # the test targets' (GCC quietly falls back to reading the headers where they do not, so a
 # mismatch costs time, never correctness).
 add_library(gemma4_test_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/pch.cc)
-target_compile_options(gemma4_test_pch PRIVATE ${GEMMA4_WARNINGS})
+target_compile_options(gemma4_test_pch PRIVATE ${GEMMA4_WARNINGS} ${GEMMA4_GLUE_OPT})
 target_link_libraries(gemma4_test_pch PRIVATE GTest::gtest nlohmann_json::nlohmann_json)
 target_compile_definitions(gemma4_test_pch PRIVATE
   GEMMA4_SOURCE_DIR="${PROJECT_SOURCE_DIR}" GEMMA4_BINARY_DIR="${PROJECT_BINARY_DIR}")
