@@ -1,10 +1,14 @@
 // gemma4 bench: prompt-processing and generation speed, measured like llama-bench (pp512, tg128,
 // pp512+tg128), so the figures can be put side by side. Tokens are random ids; the cache starts
-// empty for every repetition.
+// empty for every repetition. It also measures the machine's memory read bandwidth and reports, for
+// generation, the fraction of the bandwidth roofline reached (every weight byte is read once per
+// token, so bandwidth / bytes read per token is the most any engine can do), and for prompt
+// processing the time of one run (the time to first token for a prompt of that length).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -25,6 +29,7 @@ struct BenchOptions {
   int64_t batch = 512;
   bool json = false;
   bool exact = false;
+  bool bandwidth = true;
   std::string cache_type_k, cache_type_v;
 };
 
@@ -54,6 +59,14 @@ uint64_t PeakRssBytes() {
   }
   std::fclose(f);
   return kb * 1024;
+}
+
+// Sets the peak-RSS mark (VmHWM, and the ru_maxrss a parent sees) to the current resident size.
+void ResetPeakRss() {
+  if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
 }
 
 // Runs one repetition of a test and returns its duration in seconds.
@@ -97,12 +110,23 @@ void RunBench(const BenchOptions& o) {
   if (thread_counts.empty()) thread_counts.push_back(ThreadPool::DefaultThreads());
   if (o.reps < 1) Fail("-r: at least one repetition");
 
+  // Memory read bandwidth at each thread count, measured before the model is loaded; the buffer
+  // is then freed and the peak-RSS mark reset, so peak_rss_bytes is the engine's own.
+  std::map<int, double> bandwidth;
+  if (o.bandwidth) {
+    for (int nt : thread_counts) {
+      ThreadPool bw_pool(nt);
+      bandwidth[nt] = kernels::MeasureReadBandwidth(bw_pool);
+    }
+    ResetPeakRss();
+  }
   auto model = Model::Load(o.model);
   int max_ctx = 0;
   for (const auto& t : tests) max_ctx = std::max(max_ctx, t.n_prompt + t.n_gen);
   nlohmann::json results = nlohmann::json::array();
   if (!o.json) {
-    std::printf("| model | size | params | threads | test | t/s |\n|---|---:|---:|---:|---:|---:|\n");
+    std::printf("| model | size | params | threads | test | t/s | ms/run | roofline |\n"
+                "|---|---:|---:|---:|---:|---:|---:|---:|\n");
   }
   std::mt19937 rng(1234);
   for (int nt : thread_counts) {
@@ -115,6 +139,8 @@ void RunBench(const BenchOptions& o) {
     mo.cache_type_k = o.cache_type_k;
     mo.cache_type_v = o.cache_type_v;
     Context ctx(*model, MakeContextOptions(mo, *model));
+    const double bw = bandwidth[nt];
+    const uint64_t weight_bytes = BytesReadPerToken(model->weights(), model->config());
     for (const auto& t : tests) {
       RunOnce(ctx, {std::min(t.n_prompt, 16), std::min(t.n_gen, 2)}, rng);  // warm-up
       std::vector<double> ts, ns;
@@ -135,6 +161,19 @@ void RunBench(const BenchOptions& o) {
         for (double x : v) s += (x - m) * (x - m);
         return std::sqrt(s / (v.size() - 1));
       };
+      const double ms_per_run = mean(ns) / 1e6;
+      // Generation roofline: bandwidth / bytes read per token (weights, plus the KV cache rows the
+      // attention reads at the test's mean position).
+      double roofline_ts = 0, fraction = 0;
+      if (bw > 0 && t.n_prompt == 0) {
+        KvCacheOptions one = ctx.kv().options();
+        one.n_seq = 1;
+        one.slack = 0;
+        const double per_token =
+            static_cast<double>(weight_bytes) + static_cast<double>(KvCache::BytesAtContext(model->config(), one, t.n_gen / 2));
+        roofline_ts = bw / per_token;
+        fraction = mean(ts) / roofline_ts;
+      }
       const std::string model_name = model->config().name.empty() ? ArchName(model->config().arch) : model->config().name;
       uint64_t params = 0;
       for (const auto& ti : model->file().tensors()) params += static_cast<uint64_t>(ti.Elements());
@@ -156,11 +195,18 @@ void RunBench(const BenchOptions& o) {
                            {"stddev_ts", stddev(ts)},
                            {"samples_ns", ns},
                            {"samples_ts", ts},
-                           {"peak_rss_bytes", PeakRssBytes()}});
+                           {"peak_rss_bytes", PeakRssBytes()},
+                           {"ms_per_run", ms_per_run},
+                           {"mem_read_bytes_per_s", bw},
+                           {"weight_bytes_per_token", weight_bytes},
+                           {"roofline_ts", roofline_ts},
+                           {"roofline_fraction", fraction}});
       } else {
-        std::printf("| %s | %s | %.2f B | %d | %s | %.2f ± %.2f |\n", model_name.c_str(),
+        char roof[64] = "";
+        if (roofline_ts > 0) std::snprintf(roof, sizeof(roof), "%.0f%% of %.2f", fraction * 100, roofline_ts);
+        std::printf("| %s | %s | %.2f B | %d | %s | %.2f ± %.2f | %.1f | %s |\n", model_name.c_str(),
                     HumanBytes(static_cast<double>(model->weights().total_bytes)).c_str(), params / 1e9, nt,
-                    t.Name().c_str(), mean(ts), stddev(ts));
+                    t.Name().c_str(), mean(ts), stddev(ts), ms_per_run, roof);
         std::fflush(stdout);
       }
     }
@@ -169,6 +215,7 @@ void RunBench(const BenchOptions& o) {
     std::printf("%s\n", results.dump(2).c_str());
   } else {
     std::printf("\npeak resident memory: %s\n", HumanBytes(static_cast<double>(PeakRssBytes())).c_str());
+    for (const auto& [nt, bw] : bandwidth) std::printf("memory read bandwidth (%d threads): %.1f GB/s\n", nt, bw / 1e9);
   }
 }
 }  // namespace
@@ -185,6 +232,7 @@ void AddBench(CLI::App& app) {
   sub->add_option("-b,--batch", o->batch, "Batch size for prompt processing");
   sub->add_flag("--json", o->json, "Print JSON with llama-bench's field names");
   sub->add_flag("--exact", o->exact, "Reference numerics");
+  sub->add_flag("!--no-bandwidth", o->bandwidth, "Skip the memory bandwidth measurement (and the roofline)");
   sub->add_option("--cache-type-k", o->cache_type_k, "KV cache type for keys");
   sub->add_option("--cache-type-v", o->cache_type_v, "KV cache type for values");
   sub->callback([o] { RunBench(*o); });

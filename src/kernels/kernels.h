@@ -130,6 +130,12 @@ void AttnScores(const float* q, int64_t ldq, int nq, GgmlType kt, const uint8_t*
 void AttnAccumulate(const float* p, int64_t ldp, int nq, GgmlType vt, const uint8_t* v, int64_t v_stride, int nk,
                     int hd, float* acc, int64_t ldacc);
 
+// The machine's streaming read bandwidth in bytes/s: the best of `reps` reads of a `bytes` buffer
+// (far larger than the last-level cache) split over the pool's threads, each with DotF32, the
+// kernels' own SIMD loads. Generation reads every weight once per token, so this divided by the
+// bytes read per token is the generation roofline. Allocates and fills the buffer first.
+double MeasureReadBandwidth(ThreadPool& pool, size_t bytes = size_t{512} << 20, int reps = 5);
+
 // Name of the instruction set the kernels run with ("avx512-vnni", "avx2", "scalar").
 const char* ActiveIsa();
 

@@ -163,4 +163,35 @@ ModelWeights BindWeights(const gguf::File& f, ModelConfig& cfg) {
   return w;
 }
 
+uint64_t BytesReadPerToken(const ModelWeights& w, const ModelConfig& cfg) {
+  double bytes = 0;
+  auto mat = [&](const Matrix& m, double fraction = 1.0) {
+    if (m.data != nullptr) bytes += fraction * static_cast<double>(m.rows) * static_cast<double>(m.row_bytes());
+  };
+  auto vec = [&](const Vec& v) { bytes += 4.0 * static_cast<double>(v.n); };
+  auto row = [&](const Matrix& m) {
+    if (m.data != nullptr) bytes += static_cast<double>(m.row_bytes());
+  };
+  row(w.token_embd);
+  row(w.ple_token_embd);
+  mat(w.output);
+  vec(w.output_norm);
+  mat(w.ple_model_proj);
+  vec(w.ple_proj_norm);
+  const double experts = cfg.n_expert > 0 ? static_cast<double>(cfg.n_expert_used) / cfg.n_expert : 1.0;
+  for (const LayerWeights& l : w.layers) {
+    for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down, &l.ple_gate, &l.ple_proj,
+                            &l.moe_router}) {
+      mat(*m);
+    }
+    for (const Matrix* m : {&l.exp_gate_up, &l.exp_gate, &l.exp_up, &l.exp_down}) mat(*m, experts);
+    for (const Vec* v : {&l.attn_norm, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.ffn_norm, &l.post_ffw_norm,
+                         &l.ple_post_norm, &l.moe_router_scale, &l.pre_ffw_norm_2, &l.post_ffw_norm_1,
+                         &l.post_ffw_norm_2}) {
+      vec(*v);
+    }
+  }
+  return static_cast<uint64_t>(bytes);
+}
+
 }  // namespace g4

@@ -72,4 +72,10 @@ struct ModelWeights {
 // Binds and checks every tensor the configuration requires. Sets cfg.n_vocab from token_embd.
 ModelWeights BindWeights(const gguf::File& f, ModelConfig& cfg);
 
+// Bytes of weights the forward pass reads for one generated token: every matrix it multiplies (of
+// a mixture-of-experts layer, the n_expert_used experts out of n_expert a token uses), one row of
+// each embedding table, the norm vectors. The assistant's projections are not counted. Divided into
+// the machine's memory bandwidth this gives the generation roofline `gemma4 bench` reports.
+uint64_t BytesReadPerToken(const ModelWeights& w, const ModelConfig& cfg);
+
 }  // namespace g4
