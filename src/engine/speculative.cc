@@ -303,6 +303,12 @@ GenerationResult SpeculativeGenerator::Generate(std::span<const PromptPiece> pie
     done = !emit(tok);
   }
   int k = std::clamp(opt_.draft_start, opt_.draft_min, opt_.draft_max);
+  // Drafts that keep failing cost a draft and a wider verification per token for nothing. After a
+  // draft of the smallest size with nothing accepted, drafting pauses for `pause` tokens; the pause
+  // doubles (up to kMaxPause) each time the probe that follows fails too, and resets when a draft
+  // is accepted. A useless drafter then costs about one probe every kMaxPause tokens.
+  constexpr int kMaxPause = 64;
+  int pause = 1, skip = 0;
   Draft draft;
   std::vector<TokenProb> p;
   while (!done) {
@@ -320,7 +326,8 @@ GenerationResult SpeculativeGenerator::Generate(std::span<const PromptPiece> pie
     req.hidden = hidden.empty() ? nullptr : hidden.data();
     req.position = n;
     req.seq = seq_;
-    req.k = std::max(0, want);
+    req.k = skip > 0 ? 0 : std::max(0, want);
+    if (skip > 0) --skip;
     req.sampling = &sampling;
     if (req.k > 0) {
       drafter_.Propose(req, &draft);
@@ -388,6 +395,12 @@ GenerationResult SpeculativeGenerator::Generate(std::span<const PromptPiece> pie
       k = std::min(opt_.draft_max, k + 1);
     } else if (kd > 0 && n_acc < kd / 2) {
       k = std::max(opt_.draft_min, k - 1);
+    }
+    if (kd > 0 && n_acc == 0 && kd <= opt_.draft_min) {
+      skip = pause;
+      pause = std::min(kMaxPause, pause * 2);
+    } else if (n_acc > 0) {
+      pause = 1;
     }
   }
   if (r.finish != FinishReason::kStopString && r.finish != FinishReason::kEndOfGeneration) {

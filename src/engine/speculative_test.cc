@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -92,6 +93,46 @@ TEST_P(Greedy, IdenticalToPlainDecoding) {
 
 INSTANTIATE_TEST_SUITE_P(Drafters, Greedy, ::testing::Values("assistant", "model", "ngram"),
                          [](const auto& i) { return i.param; });
+
+// Always proposes one token that the target never produces in the continuation: a drafter that is
+// never right, like a mismatched draft model.
+class WrongDrafter : public Drafter {
+ public:
+  explicit WrongDrafter(int32_t token) : token_(token) {}
+  const char* name() const override { return "wrong"; }
+  void Propose(const DraftRequest& req, Draft* out) override {
+    out->tokens.assign(static_cast<size_t>(req.k), token_);
+    out->dists.clear();
+    ++calls;
+  }
+  int calls = 0;
+
+ private:
+  int32_t token_;
+};
+
+TEST(Speculative, UselessDraftsPauseDrafting) {
+  G4_REQUIRE_SHARED();
+  Models s;
+  SamplingParams sp;
+  sp.temperature = 0;
+  const auto prompt = Prompt(40, 5);
+  const auto want = Plain(s, prompt, 400, sp);
+  int32_t never = 0;
+  while (std::find(want.begin(), want.end(), never) != want.end()) ++never;
+  Context ctx(*s.target, Exact(false));
+  WrongDrafter d(never);
+  SpeculativeOptions so;
+  so.draft_max = 6;
+  SpeculativeGenerator g(ctx, *s.tok, d, so);
+  StopCriteria stop;
+  stop.max_tokens = 400;
+  EXPECT_EQ(g.Generate(prompt, sp, stop, nullptr).tokens, want);
+  // Without the pause every step would draft (about 400 proposals of 1 to 6 tokens); with it,
+  // rejected probes back off exponentially up to one per 64 tokens.
+  EXPECT_GT(d.calls, 0);
+  EXPECT_LT(g.stats().drafted, 60) << "drafting did not back off";
+}
 
 TEST(Speculative, RejectionSamplingKeepsTheTargetDistribution) {
   // p and q differ; over many draws the accepted-or-resampled token follows p exactly.
