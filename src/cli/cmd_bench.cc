@@ -139,7 +139,8 @@ void RunBench(const BenchOptions& o) {
     mo.cache_type_k = o.cache_type_k;
     mo.cache_type_v = o.cache_type_v;
     Context ctx(*model, MakeContextOptions(mo, *model));
-    const double bw = bandwidth[nt];
+    const auto bw_it = bandwidth.find(nt);
+    const double bw = bw_it == bandwidth.end() ? 0.0 : bw_it->second;
     const uint64_t weight_bytes = BytesReadPerToken(model->weights(), model->config());
     for (const auto& t : tests) {
       RunOnce(ctx, {std::min(t.n_prompt, 16), std::min(t.n_gen, 2)}, rng);  // warm-up
