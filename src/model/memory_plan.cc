@@ -22,10 +22,9 @@ namespace g4 {
 namespace {
 
 // The process before any model memory: the binary's code and data, libstdc++/libc, the heap's
-// own overhead and the touched part of each thread's stack. Measured as the peak resident memory of
-// `gemma4` running the 4 M-parameter tiny models minus their weights, cache and working memory
-// (about 7 MiB on Debian 12, x86-64), rounded up.
-constexpr uint64_t kRuntimeBase = uint64_t{8} << 20;
+// own overhead. Measured as the peak resident memory of `gemma4 --version` (11.2 MiB on Debian 12,
+// x86-64).
+constexpr uint64_t kRuntimeBase = uint64_t{11} << 20;
 constexpr uint64_t kPerThread = uint64_t{64} << 10;   // stack pages and thread-local state per thread
 // The tokenizer reads its vocabulary, scores and merges from the metadata (whose pages the mapping
 // keeps resident) and builds strings and hash maps from them: about three times the metadata in all.
@@ -38,17 +37,22 @@ constexpr int kPanelRowsForPlan = kernels::kPanelRows;
 
 uint64_t PageSize() { return static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)); }
 
-// Resident bytes of a table read one row at a time through the mapping, when at most `rows_used`
-// distinct rows are read (every token of the context a different one): a row shorter than a page
-// touches one page (or two when it straddles a boundary, which rows of a power-of-two size never do),
-// a longer one its own pages plus one; never more than the whole table.
+// Resident bytes of a table read one row at a time through the mapping, when the context's tokens
+// read `rows_used` rows (ids spread over the vocabulary). A fault on a mapped file maps the cached
+// pages around it too (the kernel's fault-around), so what becomes resident is whole windows: the
+// expected number of distinct windows that many uniformly spread rows touch, never more than the
+// table. kWindow is the effective window measured with tests/cli/memory_plan_test.cc (random rows
+// of a 32 MiB table; the kernel's default fault-around is 64 KiB, and readahead adds to it).
+constexpr uint64_t kWindow = uint64_t{128} << 10;
+
 uint64_t RowReadBytes(const Matrix& m, int64_t rows_used) {
   if (m.data == nullptr) return 0;
-  const uint64_t page = PageSize();
   const uint64_t row = m.row_bytes();
-  const uint64_t per_row = row <= page ? page : row + page;
   const uint64_t table = static_cast<uint64_t>(m.rows) * row;
-  return std::min(table, static_cast<uint64_t>(std::min(rows_used, m.rows)) * per_row);
+  const double windows = std::ceil(double(table) / double(kWindow));
+  const double per_row = std::max(1.0, double(row) / double(kWindow));  // windows one row spans
+  const double touched = windows * (1.0 - std::exp(-double(std::min(rows_used, m.rows)) * per_row / windows));
+  return std::min(table, static_cast<uint64_t>(std::ceil(touched)) * kWindow);
 }
 
 uint64_t WeightsBytes(const Model& model, const MemoryPlanOptions& opt) {
