@@ -6,7 +6,7 @@
 #include "cli/common.h"
 #include "cli/media.h"
 #include "formats/quant_mix.h"
-#include "model/kv_cache.h"
+#include "model/memory_plan.h"
 #include "util/error.h"
 
 namespace g4::cli {
@@ -17,6 +17,8 @@ struct InfoOptions {
   bool json = false;
   int64_t ctx = 4096;
   int n_seq = 1;
+  int64_t batch = 512;
+  int threads = 0;
   std::string cache_type_k = "f16", cache_type_v = "f16";
   std::string mmproj;
 };
@@ -32,18 +34,20 @@ void RunInfo(const InfoOptions& o) {
     }
     return;
   }
-  auto m = Model::Load(o.model);
+  auto m = Model::Load(o.model, /*pack=*/false);  // the plan needs shapes only
   // The image/audio embedder: from --mmproj, or the model file's own tensors.
   std::unique_ptr<mm::Projector> proj = o.mmproj.empty() ? mm::Projector::FromModelFile(m->file()) : mm::Projector::Open(o.mmproj);
   const ModelConfig& c = m->config();
   const gguf::File& f = m->file();
-  KvCacheOptions kvo;
-  kvo.n_seq = o.n_seq;
-  kvo.n_ctx = o.ctx;
-  kvo.slack = 512;
-  kvo.type_k = ParseCacheType(o.cache_type_k, "--cache-type-k");
-  kvo.type_v = ParseCacheType(o.cache_type_v, "--cache-type-v");
-  const uint64_t kv_bytes = KvCache::BytesAtContext(c, kvo, o.ctx);
+  MemoryPlanOptions po;
+  po.n_ctx = o.ctx;
+  po.n_seq = o.n_seq;
+  po.n_batch = o.batch;
+  po.n_threads = o.threads;
+  po.type_k = ParseCacheType(o.cache_type_k, "--cache-type-k");
+  po.type_v = ParseCacheType(o.cache_type_v, "--cache-type-v");
+  po.packed = Model::PackingEnabled();
+  const MemoryPlan plan = PlanMemory(*m, po);
   std::map<std::string, std::pair<int, uint64_t>> by_type;
   for (const auto& t : f.tensors()) {
     auto& e = by_type[TypeName(t.type)];
@@ -79,12 +83,18 @@ void RunInfo(const InfoOptions& o) {
     nlohmann::json types = nlohmann::json::object();
     for (const auto& [name, e] : by_type) types[name] = {{"tensors", e.first}, {"bytes", e.second}};
     j["tensor_types"] = types;
-    j["memory"] = {{"weights_bytes", m->weights().total_bytes},
-                   {"kv_cache_bytes", kv_bytes},
+    j["memory"] = {{"weights_bytes", plan.weights},
+                   {"kv_cache_bytes", plan.kv_cache},
+                   {"working_bytes", plan.working},
+                   {"runtime_bytes", plan.runtime},
+                   {"loading_bytes", plan.loading},
+                   {"total_bytes", plan.total()},
+                   {"file_tensor_bytes", m->weights().total_bytes},
                    {"ctx", o.ctx},
                    {"n_seq", o.n_seq},
-                   {"cache_type_k", TypeName(kvo.type_k)},
-                   {"cache_type_v", TypeName(kvo.type_v)}};
+                   {"batch", o.batch},
+                   {"cache_type_k", TypeName(po.type_k)},
+                   {"cache_type_v", TypeName(po.type_v)}};
     if (proj) j["multimodal"] = ProjectorJson(*proj);
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -110,10 +120,15 @@ void RunInfo(const InfoOptions& o) {
   std::printf("training ctx:    %lld\n", (long long)c.n_ctx_train);
   std::printf("tensor types:\n");
   for (const auto& [name, e] : by_type) std::printf("  %-8s %4d tensors  %12s\n", name.c_str(), e.first, HumanBytes(static_cast<double>(e.second)).c_str());
-  std::printf("memory:\n");
-  std::printf("  weights:       %s\n", HumanBytes(static_cast<double>(m->weights().total_bytes)).c_str());
-  std::printf("  KV cache:      %s at ctx %lld x %d sequence(s) (K %s, V %s)\n", HumanBytes(static_cast<double>(kv_bytes)).c_str(),
-              (long long)o.ctx, o.n_seq, TypeName(kvo.type_k), TypeName(kvo.type_v));
+  auto hb = [](uint64_t b) { return HumanBytes(static_cast<double>(b)); };
+  std::printf("memory (peak resident, planned):\n");
+  std::printf("  weights:       %s%s\n", hb(plan.weights).c_str(), po.packed ? " (packed)" : " (mapped file)");
+  std::printf("  KV cache:      %s at ctx %lld x %d sequence(s) (K %s, V %s)\n", hb(plan.kv_cache).c_str(),
+              (long long)o.ctx, o.n_seq, TypeName(po.type_k), TypeName(po.type_v));
+  std::printf("  working:       %s (batch %lld)\n", hb(plan.working).c_str(), (long long)o.batch);
+  std::printf("  runtime:       %s (process, tokenizer, threads)\n", hb(plan.runtime).c_str());
+  std::printf("  total:         %s (weights + runtime + the larger of KV cache + working and the %s of file\n"
+              "                 pages held while repacking at load)\n", hb(plan.total()).c_str(), hb(plan.loading).c_str());
   if (proj) PrintProjector(*proj);
 }
 }  // namespace
@@ -125,6 +140,10 @@ void AddInfo(CLI::App& app) {
   sub->add_flag("--json", o->json, "Print JSON");
   sub->add_option("-c,--ctx", o->ctx, "Context size for the KV cache estimate")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   sub->add_option("--parallel", o->n_seq, "Sequences (server slots) for the KV cache estimate")->check(CLI::Range(1, 1024));
+  sub->add_option("-b,--batch", o->batch, "Tokens per forward step, for the working memory estimate")
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}));
+  sub->add_option("-t,--threads", o->threads, "Threads, for the working memory estimate (default: one per core)")
+      ->check(CLI::Range(1, 4096));
   sub->add_option("--cache-type-k", o->cache_type_k, "KV cache type for keys");
   sub->add_option("--cache-type-v", o->cache_type_v, "KV cache type for values");
   sub->add_option("--mmproj", o->mmproj, "Also describe this multimodal projector (llama.cpp mmproj GGUF)");

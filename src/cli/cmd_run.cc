@@ -19,6 +19,7 @@
 #include "engine/chat.h"
 #include "engine/conversation.h"
 #include "engine/generator.h"
+#include "model/memory_plan.h"
 #include "util/error.h"
 #include "util/timer.h"
 
@@ -40,6 +41,7 @@ struct RunOptions {
   bool hide_thinking = false;
   int n_predict = -1;
   int max_tool_rounds = 8;
+  std::string context_overflow = "error";
 };
 
 struct Style {
@@ -112,6 +114,7 @@ class Chat {
     style_.color = interactive && isatty(STDOUT_FILENO);
     conv_.SetSystem(o.system);
     conv_.SetThinking(o.think);
+    overflow_ = ParseContextOverflow(o.context_overflow, "--context-overflow");
     show_thinking_ = !o.hide_thinking;
     if (!o.tools_file.empty()) {
       chat::Json tools;
@@ -129,6 +132,17 @@ class Chat {
 
   // One user turn, with as many tool rounds as the model asks for.
   void Turn(const chat::Json& user_content) {
+    // A turn that cannot fit leaves the conversation as it was before it.
+    const chat::Json before = conv_.messages();
+    try {
+      TurnInner(user_content);
+    } catch (const ContextOverflowError&) {
+      conv_.SetMessages(before);
+      throw;
+    }
+  }
+
+  void TurnInner(const chat::Json& user_content) {
     conv_.AddUser(user_content);
     for (int round = 0; round <= o_.max_tool_rounds; ++round) {
       const chat::ParsedOutput out = Answer();
@@ -187,7 +201,15 @@ class Chat {
   };
 
   chat::ParsedOutput Answer() {
-    const std::vector<int32_t> prompt = conv_.NextPrompt();
+    // The prompt leaves at least one position of the context for the answer.
+    FitResult fit;
+    const std::vector<int32_t> prompt = conv_.NextPrompt(l_.ctx->kv().options().n_ctx - 1, overflow_, &fit);
+    if (fit.dropped_turns > 0) {
+      std::fprintf(stderr, "%s[context: dropped the %d oldest turn(s) (%d messages) to fit the context of %lld tokens; the "
+                   "prompt is now %lld tokens]%s\n",
+                   style_.dim(), fit.dropped_turns, fit.dropped_messages, (long long)l_.ctx->kv().options().n_ctx,
+                   (long long)fit.tokens, style_.reset());
+    }
     chat::OutputParser parser(setup_.format, conv_.parser_state());
     chat::ParsedOutput out;
     bool in_thinking = false;
@@ -272,6 +294,7 @@ class Chat {
   Generator gen_;
   bool interactive_;
   bool show_thinking_ = true;
+  ContextOverflow overflow_ = ContextOverflow::kError;
   Style style_;
   LastStats last_;
 };
@@ -409,7 +432,9 @@ void RunRun(const RunOptions& o) {
   ModelOptions mo = o.m;
   const double t0 = NowSeconds();
   const bool show_progress = !one_shot && isatty(STDERR_FILENO);
+  const uint64_t available = mo.ctx_auto ? AvailableMemory() : 0;
   auto model = Model::Load(mo.model);
+  ResolveAutoContext(&mo, *model, 1, available);
   if (show_progress) {
     model->Prefault([&](double f) { std::fprintf(stderr, "\rloading %s: %3.0f%%", mo.model.c_str(), 100 * f); });
     std::fprintf(stderr, "\rloaded %s in %.1f s          \n", mo.model.c_str(), NowSeconds() - t0);
@@ -439,7 +464,7 @@ void RunRun(const RunOptions& o) {
 void AddRun(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* sub = app.add_subcommand("run", "Chat with a model (interactive, or one answer for a given prompt)");
-  o->m.Add(sub);
+  o->m.Add(sub, false, /*allow_auto=*/true);
   o->s.Add(sub);
   sub->add_option("prompt", o->prompt, "Answer this prompt and exit (stdin is read when it is not a terminal)");
   sub->add_option("--system", o->system, "System prompt");
@@ -449,6 +474,9 @@ void AddRun(CLI::App& app) {
   sub->add_option("--tool-exec", o->tool_exec,
                   "Run this command for each tool call, with the call as JSON on stdin; its stdout is the result");
   sub->add_option("-n,--n-predict", o->n_predict, "Maximum tokens per answer (-1: no limit)");
+  sub->add_option("--context-overflow", o->context_overflow,
+                  "When the conversation outgrows the context: error (say how many tokens are over) or drop-oldest "
+                  "(drop the oldest whole turns, keeping the system prompt)");
   sub->callback([o] { RunRun(*o); });
 }
 

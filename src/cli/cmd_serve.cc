@@ -10,6 +10,7 @@
 
 #include "cli/common.h"
 #include "formats/quant_mix.h"
+#include "model/memory_plan.h"
 #include "server/server.h"
 #include "util/error.h"
 
@@ -35,6 +36,7 @@ struct ServeOptions {
   double shutdown_timeout = 30;
   int http_threads = 0;
   bool no_log = false;
+  std::string context_overflow = "error";
 };
 
 server::ModelInfo Describe(const Model& model, const std::string& path) {
@@ -53,7 +55,8 @@ server::ModelInfo Describe(const Model& model, const std::string& path) {
   return info;
 }
 
-void RunServe(const ServeOptions& o) {
+void RunServe(ServeOptions o) {  // a copy: --ctx auto sets o.m.ctx
+  ParseContextOverflow(o.context_overflow, "--context-overflow");  // fail before anything starts
   // Signals are taken by sigwait below: block them before any thread starts, so that every thread
   // inherits the mask and none is interrupted. A client that goes away must not kill the server.
   sigset_t signals;
@@ -79,7 +82,9 @@ void RunServe(const ServeOptions& o) {
   server::Server srv(so);
   srv.Start(o.parallel, o.queue);
 
+  const uint64_t available = o.m.ctx_auto ? AvailableMemory() : 0;
   auto model = Model::Load(o.m.model);
+  ResolveAutoContext(&o.m, *model, o.parallel, available);
   auto tok = std::make_unique<Tokenizer>(Tokenizer::FromGguf(model->file()));
   if (tok->n_vocab() != model->config().n_vocab) {
     Fail("%s: the vocabulary has %d tokens but token_embd has %lld rows", o.m.model.c_str(), tok->n_vocab(),
@@ -112,6 +117,7 @@ void RunServe(const ServeOptions& o) {
   bo.info = Describe(*model, o.m.model);
   bo.sampling = o.s.Params(*model);
   bo.thinking = o.think;
+  bo.context_overflow = ParseContextOverflow(o.context_overflow, "--context-overflow");
   bo.limits.max_tokens = o.max_tokens > 0 ? o.max_tokens : static_cast<int>(std::min<int64_t>(o.m.ctx, INT32_MAX));
   bo.limits.max_n = o.max_n;
   bo.image.max_tokens = o.image_tokens;
@@ -128,7 +134,7 @@ void RunServe(const ServeOptions& o) {
 void AddServe(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   CLI::App* sub = app.add_subcommand("serve", "Serve the model over HTTP (OpenAI and Ollama APIs, web chat page)");
-  o->m.Add(sub);
+  o->m.Add(sub, false, /*allow_auto=*/true);
   o->s.Add(sub);
   sub->add_option("--host", o->host, "Address to listen on (default 127.0.0.1: this machine only)");
   sub->add_option("--port", o->port, "Port (0: any free port, printed in the log)")->check(CLI::Range(0, 65535));
@@ -151,6 +157,10 @@ void AddServe(CLI::App& app) {
   sub->add_option("--http-threads", o->http_threads, "HTTP threads (default: slots + queue + 8)")
       ->check(CLI::Range(1, 100000));
   sub->add_flag("--no-log", o->no_log, "No access log on stderr");
+  sub->add_option("--context-overflow", o->context_overflow,
+                  "When a chat outgrows the context: error (HTTP 400 naming the excess) or drop-oldest (drop the "
+                  "oldest whole turns, keeping the system prompt; reported in X-Context-Dropped-* headers); a "
+                  "request's context_overflow field overrides it");
   sub->callback([o] { RunServe(*o); });
 }
 

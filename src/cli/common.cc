@@ -1,21 +1,42 @@
 #include "cli/common.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "engine/generator.h"
+#include "model/memory_plan.h"
 #include "util/error.h"
 
 namespace g4::cli {
 
-void ModelOptions::Add(CLI::App* app, bool model_positional) {
+void ModelOptions::Add(CLI::App* app, bool model_positional, bool allow_auto) {
   if (model_positional) {
     app->add_option("model", model, "Model file (GGUF)")->required();
   } else {
     app->add_option("-m,--model", model, "Model file (GGUF)")->required();
   }
   app->add_option("-t,--threads", threads, "Threads (default: one per core)");
-  app->add_option("-c,--ctx", ctx, "Context size in tokens per sequence")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  if (allow_auto) {
+    app->add_option_function<std::string>(
+        "-c,--ctx",
+        [this](const std::string& v) {
+          ctx_auto = v == "auto";
+          if (ctx_auto) return;
+          char* end = nullptr;
+          errno = 0;
+          const long long n = std::strtoll(v.c_str(), &end, 10);
+          if (v.empty() || *end != '\0' || errno != 0 || n < 1 || n > (int64_t{1} << 24)) {
+            Fail("--ctx: '%s' is neither a number of tokens (1 to 16777216) nor 'auto'", v.c_str());
+          }
+          ctx = n;
+        },
+        "Context size in tokens per sequence, or 'auto': the largest that fits in the available memory");
+    app->add_option("--ctx-margin", ctx_margin, "With --ctx auto: memory to leave free (default 1G)");
+  } else {
+    app->add_option("-c,--ctx", ctx, "Context size in tokens per sequence")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  }
   app->add_option("-b,--batch", batch, "Tokens per forward step during prompt processing")
       ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   app->add_flag("--exact", exact,
@@ -68,9 +89,42 @@ ContextOptions MakeContextOptions(const ModelOptions& o, const Model& m, int n_s
   return c;
 }
 
-Loaded LoadModel(const ModelOptions& o, int n_seq, bool keep_hidden) {
+void ResolveAutoContext(ModelOptions* o, const Model& m, int n_seq, uint64_t available) {
+  if (!o->ctx_auto) return;
+  const uint64_t margin = ParseMemorySize(o->ctx_margin, "--ctx-margin");
+  const ContextOptions c = MakeContextOptions(*o, m, n_seq);
+  MemoryPlanOptions p;
+  p.n_seq = n_seq;
+  p.n_batch = o->batch;
+  p.n_threads = o->threads;
+  p.type_k = c.kv.type_k;
+  p.type_v = c.kv.type_v;
+  p.packed = Model::PackingEnabled();
+  const uint64_t budget = available > margin ? available - margin : 0;
+  const int64_t n = LargestContext(m, p, budget);
+  if (n <= 0) {
+    Fail("--ctx auto: not even %lld tokens fit: %s available, less the %s margin (--ctx-margin), leaves %s",
+         (long long)KvCache::kChunk, HumanBytes(double(available)).c_str(), HumanBytes(double(margin)).c_str(),
+         HumanBytes(double(budget)).c_str());
+  }
+  p.n_ctx = n;
+  const MemoryPlan plan = PlanMemory(m, p);
+  std::fprintf(stderr,
+               "--ctx auto: %lld tokens%s (K %s, V %s, %d sequence(s)): plan %s of %s available less the %s "
+               "margin (weights %s, KV cache %s, working %s, runtime %s)\n",
+               (long long)n, n == m.config().n_ctx_train ? " (the model's maximum)" : "", TypeName(p.type_k),
+               TypeName(p.type_v), n_seq, HumanBytes(double(plan.total())).c_str(), HumanBytes(double(available)).c_str(),
+               HumanBytes(double(margin)).c_str(), HumanBytes(double(plan.weights)).c_str(),
+               HumanBytes(double(plan.kv_cache)).c_str(), HumanBytes(double(plan.working)).c_str(),
+               HumanBytes(double(plan.runtime)).c_str());
+  o->ctx = n;
+}
+
+Loaded LoadModel(ModelOptions o, int n_seq, bool keep_hidden) {
   Loaded l;
+  const uint64_t available = o.ctx_auto ? AvailableMemory() : 0;
   l.model = Model::Load(o.model);
+  ResolveAutoContext(&o, *l.model, n_seq, available);
   l.tok = std::make_unique<Tokenizer>(Tokenizer::FromGguf(l.model->file()));
   if (l.tok->n_vocab() != l.model->config().n_vocab) {
     Fail("%s: the vocabulary has %d tokens but token_embd has %lld rows", o.model.c_str(), l.tok->n_vocab(),

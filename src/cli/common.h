@@ -22,8 +22,15 @@ struct ModelOptions {
   bool exact = false;
   std::string cache_type_k;  // "" = the model's default (see Model::DefaultCacheType)
   std::string cache_type_v;
-  void Add(CLI::App* app, bool model_positional = false);
+  bool ctx_auto = false;           // --ctx auto (only where Add was called with allow_auto)
+  std::string ctx_margin = "1G";   // --ctx-margin: memory --ctx auto leaves free
+  void Add(CLI::App* app, bool model_positional = false, bool allow_auto = false);
 };
+
+// --ctx auto: sets o->ctx to the largest context whose memory plan (model/memory_plan.h) fits in
+// `available` (MemAvailable, read before the model was loaded) minus --ctx-margin, and says so on
+// stderr. Does nothing without --ctx auto. Fails when not even 256 tokens fit.
+void ResolveAutoContext(ModelOptions* o, const Model& m, int n_seq, uint64_t available);
 
 // A model ready to run: weights, tokenizer and one context.
 struct Loaded {
@@ -31,7 +38,7 @@ struct Loaded {
   std::unique_ptr<Tokenizer> tok;
   std::unique_ptr<Context> ctx;
 };
-Loaded LoadModel(const ModelOptions& o, int n_seq = 1, bool keep_hidden = false);
+Loaded LoadModel(ModelOptions o, int n_seq = 1, bool keep_hidden = false);
 ContextOptions MakeContextOptions(const ModelOptions& o, const Model& m, int n_seq = 1);
 
 struct SamplingOptions {
@@ -69,6 +76,7 @@ void AddGenerate(CLI::App& app);
 void AddLogits(CLI::App& app);
 void AddTokenize(CLI::App& app);
 void AddInfo(CLI::App& app);
+void AddFit(CLI::App& app);
 void AddCreate(CLI::App& app);
 void AddBench(CLI::App& app);
 void AddEmbed(CLI::App& app);

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   g4::cli::AddLogits(app);
   g4::cli::AddTokenize(app);
   g4::cli::AddInfo(app);
+  g4::cli::AddFit(app);
   g4::cli::AddCreate(app);
   g4::cli::AddBench(app);
   g4::cli::AddEmbed(app);

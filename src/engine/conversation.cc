@@ -29,20 +29,22 @@ void Conversation::Clear() {
   rebuild_ = true;
 }
 
-chat::Json Conversation::AllMessages() const {
+chat::Json Conversation::AllMessages(const chat::Json& messages) const {
   chat::Json all = chat::Json::array();
   if (!system_.empty()) all.push_back({{"role", "system"}, {"content", system_}});
-  for (const auto& m : messages_) all.push_back(m);
+  for (const auto& m : messages) all.push_back(m);
   return all;
 }
 
-std::string Conversation::Render(bool add_generation_prompt) const {
+std::string Conversation::Render(bool add_generation_prompt) const { return Render(messages_, add_generation_prompt); }
+
+std::string Conversation::Render(const chat::Json& messages, bool add_generation_prompt) const {
   chat::RenderOptions ro;
   ro.add_generation_prompt = add_generation_prompt;
   ro.enable_thinking = thinking_;
   ro.bos_token = setup_.bos_text;
   const chat::Json tools = tools_.is_array() && !tools_.empty() ? tools_ : chat::Json();
-  return chat::Render(setup_.format, AllMessages(), tools, ro);
+  return chat::Render(setup_.format, AllMessages(messages), tools, ro);
 }
 
 void Conversation::AddUser(const chat::Json& content) {
@@ -109,6 +111,42 @@ std::vector<int32_t> Conversation::NextPrompt() {
   }
   rebuild_ = false;
   return tokens_;
+}
+
+}  // namespace g4
+
+namespace g4 {
+
+std::vector<int32_t> Conversation::NextPrompt(int64_t limit, ContextOverflow policy, FitResult* fit) {
+  *fit = FitResult{};
+  const std::vector<int32_t> saved_tokens = tokens_;
+  const bool saved_rebuild = rebuild_;
+  std::vector<int32_t> prompt = NextPrompt();
+  fit->tokens = static_cast<int64_t>(prompt.size());
+  if (fit->tokens <= limit) return prompt;
+  // The stream as it stands first (the model's own tokens, thinking included), then full re-renders
+  // of the shortened conversation (the system prompt is not in messages_, so it always stays).
+  bool first = true;
+  auto count = [&](const chat::Json& messages) -> int64_t {
+    if (first) {
+      first = false;
+      return static_cast<int64_t>(prompt.size());
+    }
+    return static_cast<int64_t>(TokenizePrompt(tok_, Render(messages, /*add_generation_prompt=*/true)).size());
+  };
+  chat::Json messages = messages_;
+  try {
+    *fit = FitConversation(&messages, limit, policy, count);
+  } catch (const Error&) {
+    tokens_ = saved_tokens;
+    rebuild_ = saved_rebuild;
+    throw;
+  }
+  messages_ = std::move(messages);
+  rebuild_ = true;
+  prompt = NextPrompt();
+  fit->tokens = static_cast<int64_t>(prompt.size());
+  return prompt;
 }
 
 }  // namespace g4

@@ -12,6 +12,7 @@
 #include "chat/output_parser.h"
 #include "chat/render.h"
 #include "engine/chat.h"
+#include "engine/context_overflow.h"
 #include "tokenizer/tokenizer.h"
 
 namespace g4 {
@@ -36,6 +37,11 @@ class Conversation {
   // Also sets the state the output parser starts in.
   std::vector<int32_t> NextPrompt();
   chat::ParserState parser_state() const { return parser_state_; }
+  // The same, at most `limit` tokens long: when it is longer, `policy` decides (context_overflow.h):
+  // drop-oldest removes the oldest whole turns from the messages (the system prompt stays) and
+  // re-renders; *fit says what went. Throws ContextOverflowError, leaving the conversation as it
+  // was, when the prompt cannot be made to fit.
+  std::vector<int32_t> NextPrompt(int64_t limit, ContextOverflow policy, FitResult* fit);
 
   const chat::Json& messages() const { return messages_; }
   // Replaces the conversation (e.g. /load); the stream is rebuilt on the next prompt.
@@ -45,8 +51,9 @@ class Conversation {
   int n_tool_calls() const { return n_calls_; }
 
  private:
-  chat::Json AllMessages() const;  // system + messages
+  chat::Json AllMessages(const chat::Json& messages) const;  // system + messages
   std::string Render(bool add_generation_prompt) const;
+  std::string Render(const chat::Json& messages, bool add_generation_prompt) const;
 
   ChatSetup setup_;
   const Tokenizer& tok_;

@@ -9,32 +9,20 @@
 
 namespace g4 {
 
-namespace {
 
-// Every matrix of the forward pass (the ones MatMul reads).
-template <typename Fn>
-void ForEachMatrix(ModelWeights& w, Fn&& fn) {
-  fn(w.output);
-  fn(w.ple_model_proj);
-  fn(w.nextn_pre_proj);
-  fn(w.nextn_post_proj);
-  for (LayerWeights& l : w.layers) {
-    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down, &l.ple_gate, &l.ple_proj,
-                      &l.moe_router, &l.exp_gate_up, &l.exp_gate, &l.exp_up, &l.exp_down}) {
-      fn(*m);
-    }
-  }
+bool Model::PackingEnabled() {
+  const char* no_pack = std::getenv("GEMMA4_NO_PACK");
+  return no_pack == nullptr || *no_pack == '\0' || *no_pack == '0';
 }
 
-}  // namespace
+std::unique_ptr<Model> Model::Load(const std::string& path) { return Load(path, PackingEnabled()); }
 
-std::unique_ptr<Model> Model::Load(const std::string& path) {
+std::unique_ptr<Model> Model::Load(const std::string& path, bool pack) {
   std::unique_ptr<Model> m(new Model());
   m->file_ = gguf::File::Open(path);
   m->config_ = ReadModelConfig(*m->file_);
   m->weights_ = BindWeights(*m->file_, m->config_);
-  const char* no_pack = std::getenv("GEMMA4_NO_PACK");
-  if (no_pack == nullptr || *no_pack == '\0' || *no_pack == '0') m->PackWeights();
+  if (pack) m->PackWeights();
   return m;
 }
 

@@ -16,6 +16,22 @@
 
 namespace g4 {
 
+// Every matrix of the forward pass (the ones MatMul reads and Load packs); W is ModelWeights or
+// const ModelWeights.
+template <typename W, typename Fn>
+void ForEachMatrix(W& w, Fn&& fn) {
+  fn(w.output);
+  fn(w.ple_model_proj);
+  fn(w.nextn_pre_proj);
+  fn(w.nextn_post_proj);
+  for (auto& l : w.layers) {
+    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down, &l.ple_gate, &l.ple_proj,
+                    &l.moe_router, &l.exp_gate_up, &l.exp_gate, &l.exp_up, &l.exp_down}) {
+      fn(*m);
+    }
+  }
+}
+
 class Model {
  public:
   // Maps and validates the file, reads the configuration and binds every tensor. Throws g4::Error
@@ -24,6 +40,10 @@ class Model {
   // released as it goes, so resident memory stays about the size of the weights; the environment
   // variable GEMMA4_NO_PACK=1 keeps the file layout (the kernels then pack panel by panel per call).
   static std::unique_ptr<Model> Load(const std::string& path);
+  // The same, packing or not whatever the environment says (`gemma4 info` and `fit` only look).
+  static std::unique_ptr<Model> Load(const std::string& path, bool pack);
+  // Whether Load packs: unless GEMMA4_NO_PACK is set to something other than 0.
+  static bool PackingEnabled();
 
   const gguf::File& file() const { return *file_; }
   const ModelConfig& config() const { return config_; }

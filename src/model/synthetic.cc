@@ -35,6 +35,14 @@ const std::vector<Preset>& Presets() {
     p.description = "Gemma 4 26B-A4B layout in miniature: 8 experts (top 2) beside the dense FFN";
     p.n_expert = 8, p.n_expert_used = 2, p.n_ff_exp = 256, p.n_ff = 256, p.suppress_media_end = false;
     v.push_back(p);
+    p = v[0];
+    p.name = "tiny-kv";
+    p.description = "Memory-planner test shape: a 32K vocabulary (41 MB of F32 weights, mostly the tied LM head) and "
+                    "wide full-attention layers (16 KB of F32 KV per token), cheap to run to thousands of tokens";
+    p.n_layer = 4, p.full_every = 2, p.n_embd = 256, p.n_head = 4, p.n_head_kv_swa = 1, p.n_head_kv_full = 4;
+    p.head_dim_swa = 128, p.head_dim_full = 256, p.n_ff = 256, p.window = 64, p.k_eq_v = false;
+    p.n_vocab = 32768, p.n_ctx = 32768, p.suppress_media_end = false;
+    v.push_back(p);
     p = {};
     p.name = "tiny-gemma3";
     p.arch = "gemma3";

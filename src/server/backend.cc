@@ -11,7 +11,7 @@ namespace g4::server {
 
 Backend::Backend(std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tok, const SchedulerOptions& scheduler,
                  BackendOptions options, std::unique_ptr<mm::MediaEncoder> media)
-    : model_(std::move(model)), tok_(std::move(tok)), opt_(std::move(options)), media_(std::move(media)) {
+    : model_(std::move(model)), tok_(std::move(tok)), n_ctx_(scheduler.n_ctx), opt_(std::move(options)), media_(std::move(media)) {
   setup_ = ChatSetupFor(*model_, *tok_);
   vocab_ = ConstraintVocab::Make(*tok_, setup_.format);
   suppressed_ = SuppressedTokens(model_->file(), model_->config().n_vocab);
@@ -41,7 +41,7 @@ void CheckIds(const std::vector<int32_t>& ids, int32_t n_vocab, const std::strin
 }  // namespace
 
 std::vector<int32_t> Backend::ChatPrompt(const GenRequest& r, bool thinking, std::string* text,
-                                         chat::ParserState* state) const {
+                                         chat::ParserState* state, FitResult* fit) const {
   Json tools;
   if (r.tools.is_array() && !r.tools.empty() && r.tool_choice != GenRequest::ToolChoice::kNone) tools = r.tools;
   if (!tools.is_null() && setup_.format == chat::ChatFormat::kGemma3) {
@@ -51,15 +51,35 @@ std::vector<int32_t> Backend::ChatPrompt(const GenRequest& r, bool thinking, std
   ro.add_generation_prompt = true;
   ro.enable_thinking = thinking;
   ro.bos_token = setup_.bos_text;
-  try {
-    *text = chat::Render(setup_.format, r.messages, tools, ro);
-  } catch (const ApiError&) {
-    throw;
-  } catch (const Error& e) {
-    throw FromEngineError(e, "messages");
+  // Renders and tokenizes `messages`; the overflow policy measures candidates with it, and the last
+  // one measured is the prompt.
+  std::vector<int32_t> tokens;
+  auto render = [&](const Json& messages) -> int64_t {
+    try {
+      *text = chat::Render(setup_.format, messages, tools, ro);
+    } catch (const ApiError&) {
+      throw;
+    } catch (const Error& e) {
+      throw FromEngineError(e, "messages");
+    }
+    tokens = TokenizePrompt(*tok_, *text);
+    return static_cast<int64_t>(tokens.size());
+  };
+  *fit = FitResult{};
+  if (!r.context.empty()) {
+    render(r.messages);  // Ollama generate's token context: no messages to drop
+  } else {
+    const ContextOverflow policy = r.context_overflow.empty() ? opt_.context_overflow
+                                                              : ParseContextOverflow(r.context_overflow, "context_overflow");
+    Json messages = r.messages;
+    try {
+      // The prompt leaves at least one position for the answer (the scheduler's rule).
+      *fit = FitConversation(&messages, n_ctx_ - 1, policy, render);
+    } catch (const ContextOverflowError& e) {
+      throw ApiError(400, e.what(), "messages", "invalid_request_error", "context_length_exceeded");
+    }
   }
   *state = chat::InitialStateForPrompt(*text, setup_.format);
-  std::vector<int32_t> tokens = TokenizePrompt(*tok_, *text);
   if (!r.context.empty()) {  // Ollama generate: the previous exchange, then this turn (without its BOS)
     CheckIds(r.context, tok_->n_vocab(), "context");
     std::vector<int32_t> all = r.context;
@@ -173,7 +193,7 @@ Started Backend::Start(const GenRequest& r) {
   if (r.chat) {
     std::string text;
     chat::ParserState state = chat::ParserState::kContent;
-    std::vector<int32_t> tokens = ChatPrompt(r, s.thinking, &text, &state);
+    std::vector<int32_t> tokens = ChatPrompt(r, s.thinking, &text, &state, &s.context_fit);
     s.output.initial = state;
     prompts.push_back(WithMedia(r, tokens));
     s.prompt_tokens.push_back(std::move(tokens));

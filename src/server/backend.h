@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/chat.h"
+#include "engine/context_overflow.h"
 #include "engine/scheduler.h"
 #include "model/model.h"
 #include "multimodal/media.h"
@@ -39,6 +40,7 @@ struct BackendOptions {
   mm::ImageOptions image;
   mm::AudioOptions audio;
   int media_threads = 0;    // threads that embed images and audio (0: one per core)
+  ContextOverflow context_overflow = ContextOverflow::kError;  // --context-overflow: when a chat outgrows the context
 };
 
 // A request's generations, started.
@@ -49,6 +51,7 @@ struct Started {
   std::vector<std::string> prompt_texts;           // per prompt: the raw text (echo), or the rendered chat
   int n = 1;                                       // choices per prompt: choice i is prompt i / n
   bool thinking = false;
+  FitResult context_fit;                           // chat: oldest turns dropped to fit the context
 };
 
 class Backend {
@@ -73,13 +76,17 @@ class Backend {
   bool has_media() const { return media_ != nullptr; }
 
  private:
-  std::vector<int32_t> ChatPrompt(const GenRequest& r, bool thinking, std::string* text, chat::ParserState* state) const;
+  // The chat's prompt, made to fit the context by the request's overflow policy (*fit says what
+  // was dropped); ApiError 400 "context_length_exceeded" naming the excess when it cannot.
+  std::vector<int32_t> ChatPrompt(const GenRequest& r, bool thinking, std::string* text, chat::ParserState* state,
+                                  FitResult* fit) const;
   std::vector<PromptPiece> WithMedia(const GenRequest& r, const std::vector<int32_t>& tokens);
   SamplingParams Sampling(const GenRequest& r) const;
   std::function<std::shared_ptr<TokenConstraint>()> Constraint(const GenRequest& r, bool thinking) const;
 
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tok_;
+  int64_t n_ctx_ = 0;  // context per request (slot)
   BackendOptions opt_;
   ChatSetup setup_;
   std::shared_ptr<const ConstraintVocab> vocab_;

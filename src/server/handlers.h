@@ -69,6 +69,12 @@ void CheckModel(const Backend& b, const std::string& requested);
 bool Pump(Job& job, httplib::DataSink& sink, const std::string& keepalive,
           const std::function<void(std::vector<ChoiceEvent>&, std::string*)>& format);
 
+// When the overflow policy dropped turns to fit the context: the headers X-Context-Dropped-Turns and
+// X-Context-Dropped-Messages (every chat endpoint, streamed or not).
+void ContextHeaders(const Started& s, httplib::Response& res);
+// The same as JSON ({"turns": N, "messages": M}), or null when nothing was dropped.
+Json ContextDropped(const Started& s);
+
 // Fills the access record from a finished choice (the first one's timing).
 void Record(AccessRecord* rec, const ChoiceOutput& out, bool first);
 

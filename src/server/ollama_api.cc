@@ -124,6 +124,7 @@ void Generate(const HandlerContext& ctx, const GenRequest& r, httplib::Response&
   }
   auto reply = std::make_shared<Reply>();
   reply->started = b.Start(r);
+  ContextHeaders(reply->started, res);
   reply->out = std::make_unique<ChoiceOutput>(reply->started.output);
   reply->model = model;
   reply->chat = r.api == GenRequest::Api::kOllamaChat;

@@ -41,10 +41,13 @@ Json Usage(const Answer& a) {
       cached += r.n_cached;
     }
   }
-  return Json{{"prompt_tokens", prompt},
-              {"completion_tokens", completion},
-              {"total_tokens", prompt + completion},
-              {"prompt_tokens_details", {{"cached_tokens", cached}}}};
+  Json usage{{"prompt_tokens", prompt},
+             {"completion_tokens", completion},
+             {"total_tokens", prompt + completion},
+             {"prompt_tokens_details", {{"cached_tokens", cached}}}};
+  // An extension: the oldest turns dropped to fit the context (--context-overflow drop-oldest).
+  if (Json d = ContextDropped(a.started); !d.is_null()) usage["context_dropped"] = d;
+  return usage;
 }
 
 Json CallJson(const MadeCall& c) {
@@ -165,6 +168,7 @@ void HandleChatCompletions(const HandlerContext& ctx, const httplib::Request& re
   rec->stream = r.stream;
   rec->choices = r.n;
   auto a = MakeAnswer(b.Start(r), r, b.options().name, "chatcmpl-");
+  ContextHeaders(a->started, res);
   Metrics* metrics = ctx.metrics;
   const bool logprobs = r.logprobs;
   if (r.stream) {

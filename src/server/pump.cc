@@ -44,4 +44,15 @@ void CheckModel(const Backend& b, const std::string& requested) {
                  "model", "", "model_not_found");
 }
 
+void ContextHeaders(const Started& s, httplib::Response& res) {
+  if (s.context_fit.dropped_turns == 0) return;
+  res.set_header("X-Context-Dropped-Turns", std::to_string(s.context_fit.dropped_turns));
+  res.set_header("X-Context-Dropped-Messages", std::to_string(s.context_fit.dropped_messages));
+}
+
+Json ContextDropped(const Started& s) {
+  if (s.context_fit.dropped_turns == 0) return nullptr;
+  return Json{{"turns", s.context_fit.dropped_turns}, {"messages", s.context_fit.dropped_messages}};
+}
+
 }  // namespace g4::server

@@ -55,6 +55,7 @@ struct GenRequest {
   int max_tokens = -1;                   // -1: the server's default
   std::vector<std::string> stop;
   bool ignore_eos = false;               // keep generating through end-of-turn tokens (benchmarks)
+  std::string context_overflow;          // chat: "error" / "drop-oldest"; "" = the server's --context-overflow
   int n = 1;
   bool logprobs = false;
   int top_logprobs = 0;

@@ -244,4 +244,13 @@ std::shared_ptr<const Schema> CompileSchema(const Json& schema, const std::strin
   }
 }
 
+void ParseContextOverflowField(const Json& b, GenRequest* r) {
+  auto v = field::String(b, "context_overflow", "context_overflow");
+  if (!v) return;
+  if (*v != "error" && *v != "drop-oldest") {
+    BadField("context_overflow", "'" + *v + "' is not a policy (\"error\" or \"drop-oldest\")");
+  }
+  r->context_overflow = *v;
+}
+
 }  // namespace g4::server

@@ -163,6 +163,7 @@ GenRequest ParseOllamaChat(const Json& b, const RequestLimits& limits) {
   r.thinking = ParseThink(b);
   ParseFormat(b, &r);
   ParseOptions(b, &r, limits);
+  ParseContextOverflowField(b, &r);
   return r;
 }
 

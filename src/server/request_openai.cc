@@ -124,6 +124,7 @@ void ParseSampling(const Json& b, GenRequest* r) {
   if (auto s = b.find("stop"); s != b.end() && !s->is_null()) r->stop = ParseStop(*s, "stop");
   // An extension (vLLM, llama-server): for benchmarks that need a fixed number of tokens.
   r->ignore_eos = field::Bool(b, "ignore_eos", "ignore_eos").value_or(false);
+  ParseContextOverflowField(b, r);
   if (auto so = b.find("stream_options"); so != b.end() && !so->is_null()) {
     if (!so->is_object()) BadField("stream_options", "must be an object");
     r->include_usage = field::Bool(*so, "include_usage", "stream_options.include_usage").value_or(false);

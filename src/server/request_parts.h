@@ -15,6 +15,9 @@ namespace g4::server {
 Json ParseToolCalls(const Json& calls, const std::string& path, bool need_ids);
 // body["tools"]: function tools with valid names (letters, digits, '_', '-', '.'; at most 64).
 void ParseTools(const Json& body, GenRequest* r);
+// body["context_overflow"] (an extension): "error" or "drop-oldest", what to do when the chat does
+// not fit the context; absent or null leaves the server's --context-overflow.
+void ParseContextOverflowField(const Json& body, GenRequest* r);
 // tool_choice against the tools: required and named need tools, a named one must exist.
 void CheckToolChoice(const GenRequest& r);
 // A stop string or a list of at most 16 (non-empty, at most 256 bytes each).

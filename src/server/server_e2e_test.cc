@@ -3,6 +3,7 @@
 // streamed and not, errors, limits, the API key, the queue, disconnects, concurrency, constrained
 // output, tool calls, thinking, logprobs, health, metrics and shutdown.
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <future>
 #include <set>
@@ -140,9 +141,9 @@ TEST(ServerE2E, ErrorsAreOpenAIErrorObjects) {
   std::string many;
   for (int i = 0; i < 60; ++i) many += "abcdefghij";
   const Json long_prompt = error(Chat(many, 4).dump(), 400);
-  EXPECT_NE(long_prompt["message"].get<std::string>().find("but a request's context holds 128"), std::string::npos)
+  EXPECT_NE(long_prompt["message"].get<std::string>().find(" over the context's 127 for the prompt"), std::string::npos)
       << long_prompt;
-  EXPECT_NE(long_prompt["message"].get<std::string>().find("the prompt has "), std::string::npos);
+  EXPECT_EQ(long_prompt["code"], "context_length_exceeded");
   EXPECT_EQ(error(Chat(std::string(5000, 'a'), 4).dump(), 413)["message"], "the request body is larger than 4096 bytes");
   test::Reply nowhere = Get(s.port(), "/v1/nothing");
   EXPECT_EQ(nowhere.status, 404);
@@ -152,6 +153,79 @@ TEST(ServerE2E, ErrorsAreOpenAIErrorObjects) {
   EXPECT_EQ(xsite.status, 403);
   // The server kept serving through all of it.
   EXPECT_EQ(Post(s.port(), "/v1/chat/completions", Chat("x", 2).dump()).status, 200);
+}
+
+// --context-overflow and the request's context_overflow field: refuse naming the excess, or drop the
+// oldest whole turns (keeping the system prompt) and say so in headers and usage.
+TEST(ServerE2E, ContextOverflowPolicies) {
+  G4_REQUIRE_SHARED();
+  TestOptions o;
+  o.ctx = 128;
+  TestServer s(o);
+  std::string long_text;
+  for (int i = 0; i < 12; ++i) long_text += "abcdefghij";  // 120 characters: most of the context
+  const Json sys = {{"role", "system"}, {"content", "Be brief."}};
+  const Json newest = {{"role", "user"}, {"content", "And now?"}};
+  const Json history = Json::array({sys,
+                                    {{"role", "user"}, {"content", long_text}},
+                                    {{"role", "assistant"}, {"content", long_text}},
+                                    newest});
+  auto body = [](const Json& messages, const char* policy) {
+    Json b = {{"model", "tiny"}, {"messages", messages}, {"max_tokens", 4}, {"temperature", 0}};
+    if (policy) b["context_overflow"] = policy;
+    return b.dump();
+  };
+  // What the conversation is once its first turn is gone.
+  const test::Reply kept = Post(s.port(), "/v1/chat/completions", body(Json::array({sys, newest}), nullptr));
+  ASSERT_EQ(kept.status, 200) << kept.body;
+  EXPECT_EQ(kept.headers.count("X-Context-Dropped-Turns"), 0u);
+  EXPECT_FALSE(kept.json()["usage"].contains("context_dropped"));
+
+  // error (the server's default): 400, how many tokens over.
+  test::Reply r = Post(s.port(), "/v1/chat/completions", body(history, nullptr));
+  ASSERT_EQ(r.status, 400) << r.body;
+  const Json err = r.json()["error"];
+  EXPECT_EQ(err["code"], "context_length_exceeded");
+  EXPECT_EQ(err["param"], "messages");
+  long long total = 0, over = 0;
+  ASSERT_EQ(std::sscanf(err["message"].get<std::string>().c_str(), "the conversation is %lld tokens, %lld over", &total, &over), 2)
+      << err;
+  EXPECT_EQ(total - over, 127);  // the context less the one position left for the answer
+  EXPECT_GT(over, 0);
+
+  // drop-oldest for this request: the first turn (user + assistant) goes, the system prompt stays,
+  // and the answer is the one the shortened conversation gets.
+  r = Post(s.port(), "/v1/chat/completions", body(history, "drop-oldest"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers.find("X-Context-Dropped-Turns")->second, "1");
+  EXPECT_EQ(r.headers.find("X-Context-Dropped-Messages")->second, "2");
+  const Json j = r.json();
+  EXPECT_EQ(j["usage"]["context_dropped"], Json({{"turns", 1}, {"messages", 2}}));
+  EXPECT_EQ(j["usage"]["prompt_tokens"], kept.json()["usage"]["prompt_tokens"]);
+  EXPECT_EQ(j["choices"][0]["message"]["content"], kept.json()["choices"][0]["message"]["content"]);
+
+  // The newest turn alone over the context: refused even when dropping.
+  r = Post(s.port(), "/v1/chat/completions",
+           body(Json::array({sys, {{"role", "user"}, {"content", long_text + long_text}}}), "drop-oldest"));
+  ASSERT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.json()["error"]["message"].get<std::string>().find("the newest turn alone is "), std::string::npos) << r.body;
+  // A policy that does not exist is named.
+  r = Post(s.port(), "/v1/chat/completions", body(history, "truncate"));
+  ASSERT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.json()["error"]["param"], "context_overflow");
+
+  // A server started with --context-overflow drop-oldest drops unless a request says error; the
+  // Ollama chat endpoint reports it in the same headers.
+  o.context_overflow = ContextOverflow::kDropOldest;
+  TestServer d(o);
+  r = Post(d.port(), "/v1/chat/completions", body(history, nullptr));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers.find("X-Context-Dropped-Turns")->second, "1");
+  EXPECT_EQ(Post(d.port(), "/v1/chat/completions", body(history, "error")).status, 400);
+  r = Post(d.port(), "/api/chat",
+           Json({{"model", "tiny"}, {"messages", history}, {"stream", false}, {"options", {{"num_predict", 2}}}}).dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers.find("X-Context-Dropped-Messages")->second, "2");
 }
 
 TEST(ServerE2E, ApiKey) {

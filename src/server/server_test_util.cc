@@ -41,6 +41,7 @@ void TestServer::Load() {
   bo.sampling.suppress = SuppressedTokens(model->file(), model->config().n_vocab);
   bo.limits.max_tokens = o_.max_tokens;
   bo.media_threads = 1;
+  bo.context_overflow = o_.context_overflow;
   server_->SetBackend(std::make_unique<Backend>(std::move(model), std::move(tok), so, bo, std::move(media)));
 }
 

@@ -25,6 +25,7 @@ struct TestOptions {
   std::string api_key;
   size_t max_body = 1 << 20;
   bool load = true;  // false: the server answers while "loading"
+  ContextOverflow context_overflow = ContextOverflow::kError;  // --context-overflow
 };
 
 class TestServer {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -114,6 +115,61 @@ TEST(Run, BadToolsFileIsAClearError) {
   r = RunCommand(CliPath() + " run -m " + model + " hi --tools " + dir + "/bad.json 2>&1");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("not valid JSON"), std::string::npos) << r.out;
+}
+
+// --context-overflow: error names how many tokens are over; drop-oldest drops whole earlier turns,
+// keeping the system prompt, and says so; the newest turn alone over the context is still an error.
+TEST(Run, ContextOverflowErrorSaysHowManyTokensAreOver) {
+  G4_REQUIRE_SHARED();
+  const std::string model = g4::testing::SharedPath("golden/g4u-tiny/g4u-tiny.f32.gguf");
+  std::string text;
+  for (int i = 0; i < 12; ++i) text += "abcdefghij";
+  const std::string base = CliPath() + " run -m " + model + " -c 64 -n 2 --temp 0 -t 1 '" + text + "'";
+  auto r = RunCommand(base + " 2>&1");
+  EXPECT_EQ(r.status, 1);
+  long long total = 0, over = 0;
+  const size_t at = r.out.find("the conversation is ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "the conversation is %lld tokens, %lld over the context's 63", &total, &over), 2)
+      << r.out;
+  EXPECT_EQ(total - over, 63);
+  EXPECT_GT(over, 0);
+  r = RunCommand(base + " --context-overflow drop-oldest 2>&1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("the newest turn alone is " + std::to_string(total) + " tokens"), std::string::npos) << r.out;
+  r = RunCommand(base + " --context-overflow truncate 2>&1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("--context-overflow: unknown policy 'truncate' (error, drop-oldest)"), std::string::npos) << r.out;
+}
+
+TEST(Run, ContextOverflowDropOldestKeepsTheSystemPrompt) {
+  G4_REQUIRE_SHARED();
+  if (!HaveTmux()) GTEST_SKIP() << "tmux is not installed (scripts/install-deps.sh installs it)";
+  const std::string model = g4::testing::SharedPath("golden/g4u-tiny/g4u-tiny.f32.gguf");
+  const std::string dir = g4::testing::TempDir();
+  std::string text;
+  for (int i = 0; i < 6; ++i) text += "abcdefghij";
+  const nlohmann::json conv = nlohmann::json::array({{{"role", "user"}, {"content", text}},
+                                                     {{"role", "assistant"}, {"content", text}},
+                                                     {{"role", "user"}, {"content", "second"}},
+                                                     {{"role", "assistant"}, {"content", "ok"}}});
+  g4::testing::WriteBytes(dir + "/conv.json", conv.dump());
+  Terminal t(CliPath() + " run -m " + model + " -c 96 -n 3 --temp 0 -t 1 --system Brief --context-overflow drop-oldest");
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE(t.WaitFor(">>>")) << t.Screen();
+  t.Line("/load " + dir + "/conv.json");
+  ASSERT_TRUE(t.WaitFor("loaded 4 messages")) << t.Screen();
+  t.Line("third");
+  ASSERT_TRUE(t.WaitFor("[context: dropped the 1 oldest turn(s) (2 messages) to fit the context of 96 tokens")) << t.Screen();
+  ASSERT_TRUE(t.WaitFor(">>>", 3)) << t.Screen();
+  t.Line("/save " + dir + "/after.json");
+  ASSERT_TRUE(t.WaitFor("saved 4 messages")) << t.Screen();
+  t.Keys("C-d");
+  ASSERT_TRUE(t.WaitFor("EXIT=0")) << t.Screen();
+  const auto saved = nlohmann::json::parse(g4::testing::ReadText(dir + "/after.json"));
+  ASSERT_EQ(saved.size(), 4u);
+  EXPECT_EQ(saved[0]["content"], "second");  // the first turn went whole; the system prompt is not a message
+  EXPECT_EQ(saved[2]["content"], "third");
 }
 
 }  // namespace
