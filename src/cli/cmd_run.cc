@@ -19,6 +19,7 @@
 #include "engine/chat.h"
 #include "engine/conversation.h"
 #include "engine/generator.h"
+#include "engine/speculative.h"
 #include "util/error.h"
 #include "util/timer.h"
 
@@ -40,6 +41,7 @@ struct RunOptions {
   bool hide_thinking = false;
   int n_predict = -1;
   int max_tool_rounds = 8;
+  DraftOptions draft;
 };
 
 struct Style {
@@ -171,6 +173,17 @@ class Chat {
                 "at %.2f tokens/s\n",
                 (long long)used, (long long)l_.ctx->kv().options().n_ctx, last_.n_gen, last_.gen_tps,
                 last_.n_prompt_eval, last_.prompt_tps);
+    if (spec_) {
+      std::printf("%s\n", DraftLine("last answer", last_draft_).c_str());
+      std::printf("%s\n", DraftLine("conversation", total_draft_).c_str());
+    }
+  }
+
+  // Speculative decoding for every answer (the drafter reads the conversation's tokens; the
+  // assistant reads the target's cache and hidden states, so the context must keep them).
+  void EnableDrafting(std::unique_ptr<Drafter> drafter, const SpeculativeOptions& so) {
+    drafter_ = std::move(drafter);
+    spec_ = std::make_unique<SpeculativeGenerator>(*l_.ctx, *l_.tok, *drafter_, so);
   }
 
   Conversation& conv() { return conv_; }
@@ -178,6 +191,7 @@ class Chat {
   void Reset() {
     conv_.Clear();
     gen_.Reset();
+    if (spec_) spec_->Reset();
   }
 
  private:
@@ -185,6 +199,12 @@ class Chat {
     int n_gen = 0, n_prompt_eval = 0;
     double gen_tps = 0, prompt_tps = 0;
   };
+
+  std::string DraftLine(const char* what, const SpeculativeStats& st) const {
+    return StrFormat("drafting (%s), %s: %lld drafted, %lld accepted (%.1f%%), %.2f tokens per target forward",
+                     drafter_->name(), what, (long long)st.drafted, (long long)st.accepted, 100 * st.acceptance(),
+                     st.tokens_per_forward());
+  }
 
   chat::ParsedOutput Answer() {
     const std::vector<int32_t> prompt = conv_.NextPrompt();
@@ -238,12 +258,14 @@ class Chat {
     stop.include_eog_text = true;  // the parser sees the stop marker and ends the turn
     g_interrupted = 0;
     std::vector<chat::ParseEvent> events;
-    GenerationResult r = gen_.Generate(prompt, sampling_, stop, [&](int32_t, std::string_view text) {
+    auto on_token = [&](int32_t, std::string_view text) {
       events.clear();
       parser.Feed(text, &events);
       emit(events);
       return g_interrupted == 0;
-    });
+    };
+    GenerationResult r = spec_ ? spec_->Generate(prompt, sampling_, stop, on_token)
+                               : gen_.Generate(prompt, sampling_, stop, on_token);
     events.clear();
     parser.Finish(&events);
     emit(events);
@@ -258,6 +280,17 @@ class Chat {
     last_.n_prompt_eval = r.n_prompt_evaluated;
     last_.prompt_tps = r.t_prompt > 0 ? r.n_prompt_evaluated / r.t_prompt : 0;
     if (r.finish == FinishReason::kCancelled && interactive_) std::printf("%s[stopped]%s\n", style_.dim(), style_.reset());
+    if (spec_) {
+      last_draft_ = spec_->stats();
+      total_draft_.drafted += last_draft_.drafted;
+      total_draft_.accepted += last_draft_.accepted;
+      total_draft_.target_forwards += last_draft_.target_forwards;
+      total_draft_.generated += last_draft_.generated;
+      if (o_.draft.verbose) {
+        // stderr, so that a one-shot answer on stdout stays exactly the answer.
+        std::fprintf(stderr, "%s%s%s\n", style_.dim(), DraftLine("answer", last_draft_).c_str(), style_.reset());
+      }
+    }
     return out;
   }
 
@@ -270,6 +303,9 @@ class Chat {
   ChatSetup setup_;
   Conversation conv_;
   Generator gen_;
+  std::unique_ptr<Drafter> drafter_;
+  std::unique_ptr<SpeculativeGenerator> spec_;
+  SpeculativeStats last_draft_, total_draft_;
   bool interactive_;
   bool show_thinking_ = true;
   Style style_;
@@ -283,7 +319,7 @@ const char* kHelp =
     "  /clear             forget the conversation\n"
     "  /save FILE         save the conversation as JSON (OpenAI-style messages)\n"
     "  /load FILE         load a conversation saved with /save\n"
-    "  /stats             context used and speed\n"
+    "  /stats             context used and speed (and drafting: acceptance, tokens per target forward)\n"
     "  /help              this help\n"
     "  /bye               leave (or Ctrl-D)\n"
     "Multi-line input: end a line with \\ to continue it, or wrap text in \"\"\" ... \"\"\".\n"
@@ -407,6 +443,8 @@ void RunRun(const RunOptions& o) {
   const bool one_shot = !prompt.empty() || !stdin_tty;
   if (one_shot && prompt.empty()) prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   ModelOptions mo = o.m;
+  // Flags first: a bad --draft/--draft-mode combination fails before anything is loaded.
+  const std::string draft_mode = o.draft.enabled() ? o.draft.Mode() : "";
   const double t0 = NowSeconds();
   const bool show_progress = !one_shot && isatty(STDERR_FILENO);
   auto model = Model::Load(mo.model);
@@ -417,9 +455,19 @@ void RunRun(const RunOptions& o) {
   Loaded l;
   l.model = std::move(model);
   l.tok = std::make_unique<Tokenizer>(Tokenizer::FromGguf(l.model->file()));
-  l.ctx = std::make_unique<Context>(*l.model, MakeContextOptions(mo, *l.model));
+  ContextOptions co = MakeContextOptions(mo, *l.model);
+  co.keep_hidden = draft_mode == "assistant";
+  l.ctx = std::make_unique<Context>(*l.model, co);
+  std::unique_ptr<Model> draft_model;  // outlives the chat's drafter
   Chat chat(o, l, !one_shot);
   chat.sampling_ = o.s.Params(*l.model);
+  if (!draft_mode.empty()) {
+    std::unique_ptr<Drafter> drafter = MakeDrafter(o.draft, draft_mode, mo, *l.model, *l.ctx, &draft_model);
+    SpeculativeOptions so;
+    so.draft_max = o.draft.draft_max;
+    so.draft_start = std::min(4, o.draft.draft_max);
+    chat.EnableDrafting(std::move(drafter), so);
+  }
   if (one_shot) {
     if (prompt.empty()) Fail("the prompt is empty");
     chat.Turn(prompt);
@@ -449,6 +497,7 @@ void AddRun(CLI::App& app) {
   sub->add_option("--tool-exec", o->tool_exec,
                   "Run this command for each tool call, with the call as JSON on stdin; its stdout is the result");
   sub->add_option("-n,--n-predict", o->n_predict, "Maximum tokens per answer (-1: no limit)");
+  o->draft.Add(sub);
   sub->callback([o] { RunRun(*o); });
 }
 
