@@ -35,6 +35,7 @@ struct ServeOptions {
   double shutdown_timeout = 30;
   int http_threads = 0;
   bool no_log = false;
+  DraftOptions draft;
 };
 
 server::ModelInfo Describe(const Model& model, const std::string& path) {
@@ -76,6 +77,8 @@ void RunServe(const ServeOptions& o) {
   so.shutdown_timeout = o.shutdown_timeout;
   so.access_log = !o.no_log;
   so.version = GEMMA4_VERSION;
+  // A bad --draft/--draft-mode combination fails before the port is bound.
+  const std::string draft_mode = o.draft.enabled() ? o.draft.Mode() : "";
   server::Server srv(so);
   srv.Start(o.parallel, o.queue);
 
@@ -95,6 +98,15 @@ void RunServe(const ServeOptions& o) {
   sched.math = c.math;
   sched.type_k = c.kv.type_k;
   sched.type_v = c.kv.type_v;
+  std::shared_ptr<const Model> draft_model;
+  if (!draft_mode.empty()) {
+    sched.draft_mode = draft_mode == "assistant" ? DraftMode::kAssistant
+                       : draft_mode == "model"   ? DraftMode::kModel
+                                                 : DraftMode::kNgram;
+    if (sched.draft_mode != DraftMode::kNgram) draft_model = Model::Load(o.draft.file);
+    sched.draft_model = draft_model.get();
+    sched.draft_max = o.draft.draft_max;
+  }
 
   std::unique_ptr<mm::MediaEncoder> media;
   if (!o.mmproj.empty()) {
@@ -116,7 +128,13 @@ void RunServe(const ServeOptions& o) {
   bo.limits.max_n = o.max_n;
   bo.image.max_tokens = o.image_tokens;
   bo.media_threads = o.m.threads;
+  bo.draft_model = draft_model;
   srv.SetBackend(std::make_unique<server::Backend>(std::move(model), std::move(tok), sched, bo, std::move(media)));
+  if (!draft_mode.empty()) {
+    // The access log then carries each request's draft_tokens, draft_accepted and tokens_per_forward.
+    std::fprintf(stderr, "speculative decoding: %s%s%s, up to %d drafted tokens per request and step\n",
+                 draft_mode.c_str(), o.draft.file.empty() ? "" : " with ", o.draft.file.c_str(), o.draft.draft_max);
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -151,6 +169,7 @@ void AddServe(CLI::App& app) {
   sub->add_option("--http-threads", o->http_threads, "HTTP threads (default: slots + queue + 8)")
       ->check(CLI::Range(1, 100000));
   sub->add_flag("--no-log", o->no_log, "No access log on stderr");
+  o->draft.Add(sub);
   sub->callback([o] { RunServe(*o); });
 }
 

@@ -39,6 +39,9 @@ struct BackendOptions {
   mm::ImageOptions image;
   mm::AudioOptions audio;
   int media_threads = 0;    // threads that embed images and audio (0: one per core)
+  // Speculative decoding: the assistant or draft model the scheduler options' draft_mode names
+  // (the backend keeps it alive for the scheduler).
+  std::shared_ptr<const Model> draft_model;
 };
 
 // A request's generations, started.
