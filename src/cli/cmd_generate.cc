@@ -70,16 +70,7 @@ void RunGenerate(const GenerateOptions& o) {
     r = gen.Generate(pieces, o.s.Params(*l.model), stop, print);
   } else {
     std::unique_ptr<Model> draft_model;
-    std::unique_ptr<Drafter> drafter;
-    if (draft_mode == "assistant") {
-      draft_model = Model::Load(o.draft.file);
-      drafter = std::make_unique<MtpDrafter>(*draft_model, *l.model, *l.ctx);
-    } else if (draft_mode == "model") {
-      draft_model = Model::Load(o.draft.file);
-      drafter = std::make_unique<ModelDrafter>(*draft_model, *l.model, MakeContextOptions(o.m, *draft_model));
-    } else {
-      drafter = std::make_unique<NgramDrafter>();
-    }
+    std::unique_ptr<Drafter> drafter = MakeDrafter(o.draft, draft_mode, o.m, *l.model, *l.ctx, &draft_model);
     SpeculativeOptions so;
     so.draft_max = o.draft.draft_max;
     so.draft_start = std::min(4, o.draft.draft_max);

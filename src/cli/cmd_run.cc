@@ -20,6 +20,7 @@
 #include "engine/conversation.h"
 #include "engine/generator.h"
 #include "model/memory_plan.h"
+#include "engine/speculative.h"
 #include "util/error.h"
 #include "util/timer.h"
 
@@ -42,6 +43,7 @@ struct RunOptions {
   int n_predict = -1;
   int max_tool_rounds = 8;
   std::string context_overflow = "error";
+  DraftOptions draft;
 };
 
 struct Style {
@@ -185,6 +187,17 @@ class Chat {
                 "at %.2f tokens/s\n",
                 (long long)used, (long long)l_.ctx->kv().options().n_ctx, last_.n_gen, last_.gen_tps,
                 last_.n_prompt_eval, last_.prompt_tps);
+    if (spec_) {
+      std::printf("%s\n", DraftLine("last answer", last_draft_).c_str());
+      std::printf("%s\n", DraftLine("conversation", total_draft_).c_str());
+    }
+  }
+
+  // Speculative decoding for every answer (the drafter reads the conversation's tokens; the
+  // assistant reads the target's cache and hidden states, so the context must keep them).
+  void EnableDrafting(std::unique_ptr<Drafter> drafter, const SpeculativeOptions& so) {
+    drafter_ = std::move(drafter);
+    spec_ = std::make_unique<SpeculativeGenerator>(*l_.ctx, *l_.tok, *drafter_, so);
   }
 
   Conversation& conv() { return conv_; }
@@ -192,6 +205,7 @@ class Chat {
   void Reset() {
     conv_.Clear();
     gen_.Reset();
+    if (spec_) spec_->Reset();
   }
 
  private:
@@ -199,6 +213,12 @@ class Chat {
     int n_gen = 0, n_prompt_eval = 0;
     double gen_tps = 0, prompt_tps = 0;
   };
+
+  std::string DraftLine(const char* what, const SpeculativeStats& st) const {
+    return StrFormat("drafting (%s), %s: %lld drafted, %lld accepted (%.1f%%), %.2f tokens per target forward",
+                     drafter_->name(), what, (long long)st.drafted, (long long)st.accepted, 100 * st.acceptance(),
+                     st.tokens_per_forward());
+  }
 
   chat::ParsedOutput Answer() {
     // The prompt leaves at least one position of the context for the answer.
@@ -260,12 +280,14 @@ class Chat {
     stop.include_eog_text = true;  // the parser sees the stop marker and ends the turn
     g_interrupted = 0;
     std::vector<chat::ParseEvent> events;
-    GenerationResult r = gen_.Generate(prompt, sampling_, stop, [&](int32_t, std::string_view text) {
+    auto on_token = [&](int32_t, std::string_view text) {
       events.clear();
       parser.Feed(text, &events);
       emit(events);
       return g_interrupted == 0;
-    });
+    };
+    GenerationResult r = spec_ ? spec_->Generate(prompt, sampling_, stop, on_token)
+                               : gen_.Generate(prompt, sampling_, stop, on_token);
     events.clear();
     parser.Finish(&events);
     emit(events);
@@ -280,6 +302,17 @@ class Chat {
     last_.n_prompt_eval = r.n_prompt_evaluated;
     last_.prompt_tps = r.t_prompt > 0 ? r.n_prompt_evaluated / r.t_prompt : 0;
     if (r.finish == FinishReason::kCancelled && interactive_) std::printf("%s[stopped]%s\n", style_.dim(), style_.reset());
+    if (spec_) {
+      last_draft_ = spec_->stats();
+      total_draft_.drafted += last_draft_.drafted;
+      total_draft_.accepted += last_draft_.accepted;
+      total_draft_.target_forwards += last_draft_.target_forwards;
+      total_draft_.generated += last_draft_.generated;
+      if (o_.draft.verbose) {
+        // stderr, so that a one-shot answer on stdout stays exactly the answer.
+        std::fprintf(stderr, "%s%s%s\n", style_.dim(), DraftLine("answer", last_draft_).c_str(), style_.reset());
+      }
+    }
     return out;
   }
 
@@ -292,6 +325,9 @@ class Chat {
   ChatSetup setup_;
   Conversation conv_;
   Generator gen_;
+  std::unique_ptr<Drafter> drafter_;
+  std::unique_ptr<SpeculativeGenerator> spec_;
+  SpeculativeStats last_draft_, total_draft_;
   bool interactive_;
   bool show_thinking_ = true;
   ContextOverflow overflow_ = ContextOverflow::kError;
@@ -306,7 +342,7 @@ const char* kHelp =
     "  /clear             forget the conversation\n"
     "  /save FILE         save the conversation as JSON (OpenAI-style messages)\n"
     "  /load FILE         load a conversation saved with /save\n"
-    "  /stats             context used and speed\n"
+    "  /stats             context used and speed (and drafting: acceptance, tokens per target forward)\n"
     "  /help              this help\n"
     "  /bye               leave (or Ctrl-D)\n"
     "Multi-line input: end a line with \\ to continue it, or wrap text in \"\"\" ... \"\"\".\n"
@@ -430,6 +466,8 @@ void RunRun(const RunOptions& o) {
   const bool one_shot = !prompt.empty() || !stdin_tty;
   if (one_shot && prompt.empty()) prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   ModelOptions mo = o.m;
+  // Flags first: a bad --draft/--draft-mode combination fails before anything is loaded.
+  const std::string draft_mode = o.draft.enabled() ? o.draft.Mode() : "";
   const double t0 = NowSeconds();
   const bool show_progress = !one_shot && isatty(STDERR_FILENO);
   const uint64_t available = mo.ctx_auto ? AvailableMemory() : 0;
@@ -442,9 +480,19 @@ void RunRun(const RunOptions& o) {
   Loaded l;
   l.model = std::move(model);
   l.tok = std::make_unique<Tokenizer>(Tokenizer::FromGguf(l.model->file()));
-  l.ctx = std::make_unique<Context>(*l.model, MakeContextOptions(mo, *l.model));
+  ContextOptions co = MakeContextOptions(mo, *l.model);
+  co.keep_hidden = draft_mode == "assistant";
+  l.ctx = std::make_unique<Context>(*l.model, co);
+  std::unique_ptr<Model> draft_model;  // outlives the chat's drafter
   Chat chat(o, l, !one_shot);
   chat.sampling_ = o.s.Params(*l.model);
+  if (!draft_mode.empty()) {
+    std::unique_ptr<Drafter> drafter = MakeDrafter(o.draft, draft_mode, mo, *l.model, *l.ctx, &draft_model);
+    SpeculativeOptions so;
+    so.draft_max = o.draft.draft_max;
+    so.draft_start = std::min(4, o.draft.draft_max);
+    chat.EnableDrafting(std::move(drafter), so);
+  }
   if (one_shot) {
     if (prompt.empty()) Fail("the prompt is empty");
     chat.Turn(prompt);
@@ -477,6 +525,7 @@ void AddRun(CLI::App& app) {
   sub->add_option("--context-overflow", o->context_overflow,
                   "When the conversation outgrows the context: error (say how many tokens are over) or drop-oldest "
                   "(drop the oldest whole turns, keeping the system prompt)");
+  o->draft.Add(sub);
   sub->callback([o] { RunRun(*o); });
 }
 

@@ -37,6 +37,7 @@ struct ServeOptions {
   int http_threads = 0;
   bool no_log = false;
   std::string context_overflow = "error";
+  DraftOptions draft;
 };
 
 server::ModelInfo Describe(const Model& model, const std::string& path) {
@@ -79,6 +80,8 @@ void RunServe(ServeOptions o) {  // a copy: --ctx auto sets o.m.ctx
   so.shutdown_timeout = o.shutdown_timeout;
   so.access_log = !o.no_log;
   so.version = GEMMA4_VERSION;
+  // A bad --draft/--draft-mode combination fails before the port is bound.
+  const std::string draft_mode = o.draft.enabled() ? o.draft.Mode() : "";
   server::Server srv(so);
   srv.Start(o.parallel, o.queue);
 
@@ -100,6 +103,15 @@ void RunServe(ServeOptions o) {  // a copy: --ctx auto sets o.m.ctx
   sched.math = c.math;
   sched.type_k = c.kv.type_k;
   sched.type_v = c.kv.type_v;
+  std::shared_ptr<const Model> draft_model;
+  if (!draft_mode.empty()) {
+    sched.draft_mode = draft_mode == "assistant" ? DraftMode::kAssistant
+                       : draft_mode == "model"   ? DraftMode::kModel
+                                                 : DraftMode::kNgram;
+    if (sched.draft_mode != DraftMode::kNgram) draft_model = Model::Load(o.draft.file);
+    sched.draft_model = draft_model.get();
+    sched.draft_max = o.draft.draft_max;
+  }
 
   std::unique_ptr<mm::MediaEncoder> media;
   if (!o.mmproj.empty()) {
@@ -122,7 +134,13 @@ void RunServe(ServeOptions o) {  // a copy: --ctx auto sets o.m.ctx
   bo.limits.max_n = o.max_n;
   bo.image.max_tokens = o.image_tokens;
   bo.media_threads = o.m.threads;
+  bo.draft_model = draft_model;
   srv.SetBackend(std::make_unique<server::Backend>(std::move(model), std::move(tok), sched, bo, std::move(media)));
+  if (!draft_mode.empty()) {
+    // The access log then carries each request's draft_tokens, draft_accepted and tokens_per_forward.
+    std::fprintf(stderr, "speculative decoding: %s%s%s, up to %d drafted tokens per request and step\n",
+                 draft_mode.c_str(), o.draft.file.empty() ? "" : " with ", o.draft.file.c_str(), o.draft.draft_max);
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -161,6 +179,7 @@ void AddServe(CLI::App& app) {
                   "When a chat outgrows the context: error (HTTP 400 naming the excess) or drop-oldest (drop the "
                   "oldest whole turns, keeping the system prompt; reported in X-Context-Dropped-* headers); a "
                   "request's context_overflow field overrides it");
+  o->draft.Add(sub);
   sub->callback([o] { RunServe(*o); });
 }
 

@@ -7,6 +7,7 @@
 
 #include "engine/generator.h"
 #include "model/memory_plan.h"
+#include "engine/speculative.h"
 #include "util/error.h"
 
 namespace g4::cli {
@@ -65,6 +66,23 @@ std::string DraftOptions::Mode() const {
   if (!mode.empty()) return mode;
   auto f = gguf::File::Open(file);
   return f->GetString("general.architecture") == "gemma4-assistant" ? "assistant" : "model";
+}
+
+std::unique_ptr<Drafter> MakeDrafter(const DraftOptions& d, const std::string& mode, const ModelOptions& mo,
+                                     const Model& target, Context& target_ctx, std::unique_ptr<Model>* draft_model) {
+  if (mode == "assistant") {
+    *draft_model = Model::Load(d.file);
+    return std::make_unique<MtpDrafter>(**draft_model, target, target_ctx);
+  }
+  if (mode == "model") {
+    *draft_model = Model::Load(d.file);
+    if ((*draft_model)->config().arch == Arch::kGemma4Assistant) {
+      Fail("%s is an MTP assistant: use --draft-mode assistant (or leave --draft-mode out)", d.file.c_str());
+    }
+    return std::make_unique<ModelDrafter>(**draft_model, target, MakeContextOptions(mo, **draft_model));
+  }
+  if (mode == "ngram") return std::make_unique<NgramDrafter>();
+  Fail("--draft-mode: unknown mode '%s' (assistant, model, ngram)", mode.c_str());
 }
 
 GgmlType ParseCacheType(const std::string& name, const char* flag) {

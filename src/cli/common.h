@@ -11,6 +11,10 @@
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
+namespace g4 {
+class Drafter;
+}  // namespace g4
+
 namespace g4::cli {
 
 // Options of every command that runs a model.
@@ -65,6 +69,11 @@ struct DraftOptions {
   // The resolved mode; validates the combination of flags.
   std::string Mode() const;
 };
+
+// The drafter of a resolved mode for a target model and its context (which must keep hidden states
+// for "assistant"). Loads the --draft file into *draft_model, which must outlive the drafter.
+std::unique_ptr<Drafter> MakeDrafter(const DraftOptions& d, const std::string& mode, const ModelOptions& mo,
+                                     const Model& target, Context& target_ctx, std::unique_ptr<Model>* draft_model);
 
 // Parses "1,2,3" into token ids; throws g4::Error naming the bad element.
 std::vector<int32_t> ParseTokenList(const std::string& s);

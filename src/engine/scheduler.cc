@@ -5,9 +5,40 @@
 #include <limits>
 
 #include "engine/output_stream.h"
+#include "engine/speculative.h"
+#include "model/assistant.h"
 #include "util/timer.h"
 
 namespace g4 {
+
+const char* DraftModeName(DraftMode m) {
+  switch (m) {
+    case DraftMode::kNone: return "none";
+    case DraftMode::kAssistant: return "assistant";
+    case DraftMode::kModel: return "model";
+    case DraftMode::kNgram: return "ngram";
+  }
+  return "?";
+}
+
+namespace {
+int32_t Argmax(const float* x, int64_t n) {
+  int32_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (x[i] > x[best]) best = static_cast<int32_t>(i);
+  }
+  return best;
+}
+}  // namespace
+
+// What the drafter needs across steps: the assistant's runner over the target's context, or the
+// draft model's own context (one sequence per slot).
+struct Scheduler::DraftState {
+  std::unique_ptr<AssistantRunner> runner;
+  std::unique_ptr<Context> ctx;
+  NgramDrafter ngram;
+  std::vector<float> logits, hidden, next;
+};
 
 struct Scheduler::Active {
   uint64_t id = 0;
@@ -21,6 +52,13 @@ struct Scheduler::Active {
   RequestResult result;
   double t_submit = 0;
   bool first_token = true;
+  // Speculative decoding.
+  bool can_draft = false;
+  std::vector<int32_t> history;  // prompt (-1 for embedding rows) and generated tokens
+  std::vector<float> hidden;     // target hidden state that predicted last_token (assistant)
+  int draft_k = 4;               // current draft length (adaptive)
+  int draft_want = 0;            // drafts wanted this step
+  Draft draft;                   // this step's drafts
 };
 
 struct Scheduler::Slot {
@@ -28,6 +66,7 @@ struct Scheduler::Slot {
   std::unique_ptr<Active> req;        // null when free
   std::vector<uint64_t> cached_keys;  // what the cache holds (kept when a request ends, for reuse)
   uint64_t last_used = 0;
+  std::vector<int32_t> draft_cached;  // draft model: what its cache holds for this slot
 };
 
 Scheduler::Scheduler(const Model& model, const Tokenizer& tok, const SchedulerOptions& opt)
@@ -44,7 +83,34 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tok, const SchedulerOp
   c.n_threads = opt.n_threads;
   c.math = opt.math;
   c.n_batch = opt_.n_batch;
+  c.keep_hidden = opt.draft_mode == DraftMode::kAssistant;
+  if (opt.draft_mode != DraftMode::kNone) {
+    if (opt.draft_max < 1 || opt.draft_max > 64) Fail("--draft-max must be between 1 and 64 (got %d)", opt.draft_max);
+    if (opt.draft_mode != DraftMode::kNgram && opt.draft_model == nullptr) {
+      Fail("%s drafting needs a --draft file", DraftModeName(opt.draft_mode));
+    }
+  }
   ctx_ = std::make_unique<Context>(model, c);
+  if (opt.draft_mode != DraftMode::kNone) {
+    draft_ = std::make_unique<DraftState>();
+    if (opt.draft_mode == DraftMode::kAssistant) {
+      draft_->runner = std::make_unique<AssistantRunner>(*opt.draft_model, model, *ctx_);  // checks the pair
+    } else if (opt.draft_mode == DraftMode::kModel) {
+      const Model& d = *opt.draft_model;
+      if (d.config().arch == Arch::kGemma4Assistant) {
+        Fail("%s is an MTP assistant: draft with it in assistant mode", d.path().c_str());
+      }
+      if (d.config().n_vocab != model.config().n_vocab) {
+        Fail("%s: the draft model's vocabulary has %lld tokens, the target's %lld; they must share a vocabulary",
+             d.path().c_str(), (long long)d.config().n_vocab, (long long)model.config().n_vocab);
+      }
+      ContextOptions dc = c;
+      dc.keep_hidden = false;
+      dc.kv.type_k = dc.kv.type_v = opt.math == kernels::Math::kExact ? GgmlType::F32 : d.DefaultCacheType();
+      draft_->ctx = std::make_unique<Context>(d, dc);
+    }
+    stats_.drafting = true;
+  }
   for (int s = 0; s < opt.n_slots; ++s) {
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->seq = s;
@@ -213,6 +279,18 @@ void Scheduler::Admit(std::unique_ptr<Active> a) {
   a->sampler = std::make_unique<Sampler>(a->spec.sampling, model_.config().n_vocab);
   for (int32_t t : plan.TokenIds()) a->sampler->Accept(t);
   a->out = std::make_unique<OutputStream>(tok_, a->spec.stop.stop_strings);
+  if (draft_) {
+    a->history.reserve(plan.size() + 64);
+    bool media = false;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      a->history.push_back(plan.token_at(i));
+      media |= a->history.back() < 0;
+    }
+    // Constrained output is decoded one token at a time (the constraint would have to judge every
+    // draft); a separate draft model cannot read images or audio.
+    a->can_draft = !a->spec.constraint && !(media && opt_.draft_mode == DraftMode::kModel);
+    a->draft_k = std::min(4, opt_.draft_max);
+  }
   slot.req = std::move(a);
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.requests_started;
@@ -222,10 +300,17 @@ void Scheduler::Admit(std::unique_ptr<Active> a) {
 void Scheduler::Step() {
   Batch b;
   int32_t group = 1;
-  // One token for every generating request.
+  // Drafts of the generating requests, within the batch left after one token each.
+  int n_generating = 0;
+  for (auto& s : slots_) n_generating += s->req && s->req->generating;
+  if (draft_ && n_generating > 0) Propose(opt_.n_batch - n_generating);
+  // The bonus token and the drafts of every generating request.
   for (auto& s : slots_) {
     Active* a = s->req.get();
-    if (a && a->generating) b.Add(a->last_token, s->seq, static_cast<int64_t>(s->cached_keys.size()), true);
+    if (!a || !a->generating) continue;
+    const auto pos = static_cast<int64_t>(s->cached_keys.size());
+    b.Add(a->last_token, s->seq, pos, true);
+    for (size_t i = 0; i < a->draft.tokens.size(); ++i) b.Add(a->draft.tokens[i], s->seq, pos + 1 + static_cast<int64_t>(i), true);
   }
   // Then prompt chunks, round-robin so that every waiting prompt advances.
   int64_t budget = opt_.n_batch - b.size();
@@ -277,11 +362,19 @@ void Scheduler::Step() {
     ++stats_.forward_steps;
     stats_.busy_seconds += dt;
   }
-  // Sample for every output, in batch order.
+  // Sample for every output, in batch order: a generating request's bonus token and drafts are
+  // verified together; a prompt's last position gives the first token.
   int k = 0;
   for (int i = 0; i < b.size(); ++i) {
     if (!b.output[i]) continue;
     Slot& s = *slots_[static_cast<size_t>(b.seq[i])];
+    if (s.req && s.req->generating) {
+      const int nd = static_cast<int>(s.req->draft.tokens.size());
+      Verify(s, k, nd);
+      i += nd;
+      k += nd + 1;
+      continue;
+    }
     if (s.req) SampleAndEmit(s, k);
     ++k;
   }
@@ -322,49 +415,316 @@ bool IsEog(const StopCriteria& stop, int32_t tok) {
 
 }  // namespace
 
-void Scheduler::SampleAndEmit(Slot& s, int output_index) {
+void Scheduler::Propose(int64_t budget) {
+  std::vector<Slot*> drafting;
+  for (auto& sp : slots_) {
+    Active* a = sp->req.get();
+    if (!a || !a->generating) continue;
+    a->draft.tokens.clear();
+    a->draft.dists.clear();
+    a->draft_want = 0;
+    if (!a->can_draft) continue;
+    // Within the room left in the slot's context, the tokens still wanted (the target adds one
+    // token of its own) and the batch.
+    const auto pos = static_cast<int64_t>(sp->cached_keys.size());
+    int64_t want = std::min<int64_t>(a->draft_k, opt_.n_ctx - pos - 1);
+    if (a->spec.stop.max_tokens >= 0) {
+      want = std::min<int64_t>(want, a->spec.stop.max_tokens - static_cast<int64_t>(a->result.tokens.size()) - 1);
+    }
+    want = std::min(want, budget);
+    if (want <= 0) continue;
+    budget -= want;
+    a->draft_want = static_cast<int>(want);
+    drafting.push_back(sp.get());
+  }
+  if (drafting.empty()) return;
+  try {
+    switch (opt_.draft_mode) {
+      case DraftMode::kNgram:
+        for (Slot* sp : drafting) {
+          Active& a = *sp->req;
+          DraftRequest req;
+          req.history = a.history;
+          req.bonus = a.last_token;
+          req.position = static_cast<int64_t>(sp->cached_keys.size());
+          req.seq = sp->seq;
+          req.k = a.draft_want;
+          draft_->ngram.Propose(req, &a.draft);
+        }
+        break;
+      case DraftMode::kAssistant:
+        ProposeWithAssistant(drafting);
+        break;
+      case DraftMode::kModel:
+        ProposeWithModel(drafting);
+        break;
+      case DraftMode::kNone:
+        break;
+    }
+  } catch (const Error&) {
+    // Drafting is only ever an optimisation: without drafts every request still advances.
+    for (Slot* sp : drafting) {
+      sp->req->draft.tokens.clear();
+      if (draft_->ctx) {
+        draft_->ctx->kv().Clear(sp->seq);
+        sp->draft_cached.clear();
+      }
+    }
+  }
+  for (Slot* sp : drafting) {
+    auto& t = sp->req->draft.tokens;
+    if (static_cast<int>(t.size()) > sp->req->draft_want) t.resize(static_cast<size_t>(sp->req->draft_want));
+  }
+}
+
+// The assistant drafts for all requests at once: step i runs one query per request that wants more
+// than i drafts, every step at the bonus token's position (llama.cpp's convention, see
+// model/assistant.h), reading each request's sequence of the target's cache.
+void Scheduler::ProposeWithAssistant(const std::vector<Slot*>& slots) {
+  DraftState& d = *draft_;
+  const int64_t V = d.runner->n_vocab(), E = d.runner->n_embd_target();
+  const size_t n = slots.size();
+  std::vector<int32_t> tok(n), seq(n);
+  std::vector<int64_t> pos(n);
+  std::vector<float> hid(n * static_cast<size_t>(E));
+  for (size_t i = 0; i < n; ++i) {
+    Active& a = *slots[i]->req;
+    G4_CHECK(static_cast<int64_t>(a.hidden.size()) == E);
+    tok[i] = a.last_token;
+    seq[i] = slots[i]->seq;
+    pos[i] = static_cast<int64_t>(slots[i]->cached_keys.size());
+    std::copy(a.hidden.begin(), a.hidden.end(), hid.begin() + static_cast<std::ptrdiff_t>(i * static_cast<size_t>(E)));
+  }
+  std::vector<int32_t> t_in, s_in;
+  std::vector<int64_t> p_in;
+  std::vector<size_t> who;
+  for (int step = 0;; ++step) {
+    t_in.clear();
+    s_in.clear();
+    p_in.clear();
+    who.clear();
+    d.hidden.clear();
+    for (size_t i = 0; i < n; ++i) {
+      if (slots[i]->req->draft_want <= step) continue;
+      who.push_back(i);
+      t_in.push_back(tok[i]);
+      s_in.push_back(seq[i]);
+      p_in.push_back(pos[i]);
+      d.hidden.insert(d.hidden.end(), hid.begin() + static_cast<std::ptrdiff_t>(i * static_cast<size_t>(E)),
+                      hid.begin() + static_cast<std::ptrdiff_t>((i + 1) * static_cast<size_t>(E)));
+    }
+    if (who.empty()) break;
+    const int m = static_cast<int>(who.size());
+    d.logits.resize(static_cast<size_t>(m * V));
+    d.next.resize(static_cast<size_t>(m * E));
+    d.runner->Step(m, t_in.data(), d.hidden.data(), s_in.data(), p_in.data(), d.logits.data(), d.next.data());
+    for (int j = 0; j < m; ++j) {
+      const size_t i = who[static_cast<size_t>(j)];
+      const int32_t t = Argmax(d.logits.data() + static_cast<size_t>(j) * static_cast<size_t>(V), V);
+      slots[i]->req->draft.tokens.push_back(t);
+      tok[i] = t;
+      std::copy(d.next.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(j) * static_cast<size_t>(E)),
+                d.next.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(j + 1) * static_cast<size_t>(E)),
+                hid.begin() + static_cast<std::ptrdiff_t>(i * static_cast<size_t>(E)));
+    }
+  }
+}
+
+// The draft model keeps one sequence per slot in its own context: each is brought to its request's
+// history (reusing what it already holds), then all requests draft together, one batch per token.
+void Scheduler::ProposeWithModel(const std::vector<Slot*>& slots) {
+  Context& dc = *draft_->ctx;
+  KvCache& kv = dc.kv();
+  const int64_t V = dc.config().n_vocab;
+  const size_t n = slots.size();
+  std::vector<size_t> next(n);
+  for (size_t i = 0; i < n; ++i) {
+    Slot& s = *slots[i];
+    const auto& h = s.req->history;
+    size_t common = 0;
+    while (common < s.draft_cached.size() && common < h.size() && s.draft_cached[common] == h[common]) ++common;
+    if (common == h.size()) --common;  // the last token is run again for its logits
+    if (common < s.draft_cached.size()) {
+      if (kv.CanTruncate(s.seq, static_cast<int64_t>(common))) {
+        kv.Truncate(s.seq, static_cast<int64_t>(common));
+        s.draft_cached.resize(common);
+      } else {
+        kv.Clear(s.seq);
+        s.draft_cached.clear();
+        common = 0;
+      }
+    }
+    next[i] = common;
+  }
+  Batch b;
+  std::vector<size_t> out_slot;
+  auto decode = [&] {
+    dc.Decode(b);
+    for (size_t k = 0; k < out_slot.size(); ++k) {
+      Active& a = *slots[out_slot[k]]->req;
+      a.draft.tokens.push_back(Argmax(dc.Logits(static_cast<int>(k)), V));
+    }
+  };
+  // Catch up with the histories (prompts in chunks of n_batch).
+  for (;;) {
+    b.Clear();
+    out_slot.clear();
+    int64_t budget = dc.options().n_batch;
+    for (size_t i = 0; i < n && budget > 0; ++i) {
+      Slot& s = *slots[i];
+      const auto& h = s.req->history;
+      while (next[i] < h.size() && budget > 0) {
+        const bool last = next[i] + 1 == h.size();
+        b.Add(h[next[i]], s.seq, static_cast<int64_t>(next[i]), last);
+        if (last) out_slot.push_back(i);
+        s.draft_cached.push_back(h[next[i]]);
+        ++next[i];
+        --budget;
+      }
+    }
+    if (b.empty()) break;
+    decode();
+  }
+  // Then one token per step for every request that wants more.
+  for (;;) {
+    b.Clear();
+    out_slot.clear();
+    for (size_t i = 0; i < n; ++i) {
+      Slot& s = *slots[i];
+      Active& a = *s.req;
+      if (static_cast<int>(a.draft.tokens.size()) >= a.draft_want) continue;
+      const int32_t t = a.draft.tokens.back();
+      b.Add(t, s.seq, static_cast<int64_t>(s.draft_cached.size()), true);
+      s.draft_cached.push_back(t);
+      out_slot.push_back(i);
+    }
+    if (b.empty()) break;
+    decode();
+  }
+}
+
+int32_t Scheduler::Choose(Slot& s, const float* logits) {
   Active& a = *s.req;
-  const float* logits = ctx_->Logits(output_index);
   const int64_t V = model_.config().n_vocab;
   const StopCriteria& stop = a.spec.stop;
   TokenConstraint* c = a.spec.constraint.get();
-  int32_t tok;
-  if (!c) {
-    tok = a.sampler->Sample(logits);
-  } else {
-    // Draw, and reject tokens the constraint does not allow; after a few rejections mask every
-    // disallowed token at once.
-    std::vector<float> work(logits, logits + V);
-    auto allowed = [&](int32_t t) {
-      if (IsEog(stop, t)) return c->Complete();
-      return c->Allows(tok_.TokenBytes(t, true));
-    };
-    tok = -1;
-    for (int attempt = 0; attempt < 16 && tok < 0; ++attempt) {
-      const int32_t t = a.sampler->Sample(work.data());
-      if (allowed(t)) {
-        tok = t;
-      } else {
-        work[static_cast<size_t>(t)] = -std::numeric_limits<float>::infinity();
-      }
-    }
-    if (tok < 0) {
-      bool any = false;
-      for (int64_t t = 0; t < V; ++t) {
-        if (!std::isfinite(work[static_cast<size_t>(t)])) continue;
-        if (allowed(static_cast<int32_t>(t))) {
-          any = true;
-        } else {
-          work[static_cast<size_t>(t)] = -std::numeric_limits<float>::infinity();
-        }
-      }
-      if (!any) {
-        Finish(s, FinishReason::kStopString, "constrained decoding: no token can continue the output");
-        return;
-      }
-      tok = a.sampler->Sample(work.data());
+  if (!c) return a.sampler->Sample(logits);
+  // Draw, and reject tokens the constraint does not allow; after a few rejections mask every
+  // disallowed token at once.
+  std::vector<float> work(logits, logits + V);
+  auto allowed = [&](int32_t t) {
+    if (IsEog(stop, t)) return c->Complete();
+    return c->Allows(tok_.TokenBytes(t, true));
+  };
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    const int32_t t = a.sampler->Sample(work.data());
+    if (allowed(t)) return t;
+    work[static_cast<size_t>(t)] = -std::numeric_limits<float>::infinity();
+  }
+  bool any = false;
+  for (int64_t t = 0; t < V; ++t) {
+    if (!std::isfinite(work[static_cast<size_t>(t)])) continue;
+    if (allowed(static_cast<int32_t>(t))) {
+      any = true;
+    } else {
+      work[static_cast<size_t>(t)] = -std::numeric_limits<float>::infinity();
     }
   }
+  if (!any) {
+    Finish(s, FinishReason::kStopString, "constrained decoding: no token can continue the output");
+    return -1;
+  }
+  return a.sampler->Sample(work.data());
+}
+
+void Scheduler::SampleAndEmit(Slot& s, int output_index) {
+  const float* logits = ctx_->Logits(output_index);
+  const int32_t tok = Choose(s, logits);
+  if (tok < 0) return;
+  Active& a = *s.req;
+  if (draft_ && opt_.draft_mode == DraftMode::kAssistant) {
+    const float* h = ctx_->Hidden(output_index);
+    a.hidden.assign(h, h + model_.config().n_embd);
+  }
+  a.sampler->Accept(tok);
+  Emit(s, tok, logits, static_cast<int64_t>(s.cached_keys.size()));
+}
+
+void Scheduler::Verify(Slot& s, int first, int nd) {
+  Active& a = *s.req;
+  const auto P = static_cast<int64_t>(s.cached_keys.size()) - 1;  // the bonus token's position
+  const std::vector<int32_t> drafts = std::move(a.draft.tokens);
+  a.draft.tokens.clear();
+  // The longest prefix of the drafts the target accepts, then the target's own next token.
+  int n_acc = 0;
+  int32_t next = -1;
+  std::vector<TokenProb> p;
+  for (int j = 0; j < nd; ++j) {
+    const float* logits = ctx_->Logits(first + j);
+    const int32_t d = drafts[static_cast<size_t>(j)];
+    if (a.spec.sampling.Greedy()) {
+      const int32_t t = a.sampler->Sample(logits);
+      if (t != d) {
+        next = t;
+        break;
+      }
+    } else {
+      // The drafts are deterministic (a point mass): accept d with probability p(d), else draw
+      // from the rest of p. The output keeps the target's distribution.
+      a.sampler->Distribution(logits, &p);
+      const double u1 = a.sampler->Uniform(), u2 = a.sampler->Uniform();
+      bool accepted = false;
+      const int32_t t = SpeculativeAccept(p, {}, d, u1, u2, &accepted);
+      if (!accepted) {
+        next = t;
+        break;
+      }
+    }
+    a.sampler->Accept(d);
+    ++n_acc;
+  }
+  if (nd > 0) {
+    // The cache keeps the bonus token and the accepted drafts; the rejected ones are rolled back.
+    ctx_->kv().Truncate(s.seq, P + 1 + n_acc);
+    for (int i = 0; i < n_acc; ++i) s.cached_keys.push_back(static_cast<uint64_t>(drafts[static_cast<size_t>(i)]));
+    if (n_acc == nd) {
+      a.draft_k = std::min(opt_.draft_max, a.draft_k + 1);
+    } else if (n_acc < nd / 2) {
+      a.draft_k = std::max(1, a.draft_k - 1);
+    }
+  }
+  a.result.n_drafted += nd;
+  a.result.n_draft_accepted += n_acc;
+  ++a.result.n_target_forwards;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.draft_tokens += static_cast<uint64_t>(nd);
+    stats_.draft_accepted += static_cast<uint64_t>(n_acc);
+    ++stats_.decode_steps;
+    stats_.decode_tokens += static_cast<uint64_t>(n_acc) + 1;
+  }
+  const float* next_logits = ctx_->Logits(first + n_acc);
+  if (next < 0) {
+    // Every draft accepted (or none proposed): the target's token after the last one.
+    next = Choose(s, next_logits);
+    if (next < 0) return;
+  }
+  if (opt_.draft_mode == DraftMode::kAssistant) {
+    const float* h = ctx_->Hidden(first + n_acc);
+    a.hidden.assign(h, h + model_.config().n_embd);
+  }
+  for (int i = 0; i < n_acc; ++i) {
+    if (!Emit(s, drafts[static_cast<size_t>(i)], ctx_->Logits(first + i), P + 1 + i)) return;
+  }
+  a.sampler->Accept(next);
+  Emit(s, next, next_logits, P + 1 + n_acc);
+}
+
+bool Scheduler::Emit(Slot& s, int32_t tok, const float* logits, int64_t pos) {
+  Active& a = *s.req;
+  const int64_t V = model_.config().n_vocab;
+  const StopCriteria& stop = a.spec.stop;
+  TokenConstraint* c = a.spec.constraint.get();
   const double now = NowSeconds();
   if (a.first_token) {
     a.first_token = false;
@@ -373,8 +733,8 @@ void Scheduler::SampleAndEmit(Slot& s, int output_index) {
     stats_.first_token_seconds_sum += a.result.t_first_token;
     ++stats_.first_token_count;
   }
-  a.sampler->Accept(tok);
   a.result.tokens.push_back(tok);
+  if (draft_) a.history.push_back(tok);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.generated_tokens;
@@ -387,7 +747,7 @@ void Scheduler::SampleAndEmit(Slot& s, int output_index) {
     a.result.text += ev.text;
     if (a.spec.on_token) a.spec.on_token(ev);
     Finish(s, FinishReason::kEndOfGeneration);
-    return;
+    return false;
   }
   if (c) c->Accept(tok_.TokenBytes(tok, true));
   const OutputStream::Step step = a.out->Push(tok);
@@ -400,12 +760,14 @@ void Scheduler::SampleAndEmit(Slot& s, int output_index) {
     Finish(s, FinishReason::kCancelled);
   } else if (stop.max_tokens >= 0 && static_cast<int>(a.result.tokens.size()) >= stop.max_tokens) {
     Finish(s, FinishReason::kLength);
-  } else if (static_cast<int64_t>(s.cached_keys.size()) + 1 > opt_.n_ctx) {
+  } else if (pos + 1 > opt_.n_ctx) {
     Finish(s, FinishReason::kContextFull);
   } else {
     a.generating = true;
     a.last_token = tok;
+    return true;
   }
+  return false;
 }
 
 void Scheduler::Finish(Slot& s, FinishReason reason, const std::string& error) {

@@ -8,7 +8,17 @@
 //     its prompt (a system prompt, earlier turns), or copies that prefix from another slot, and only
 //     the rest of the prompt is evaluated;
 //   * a bounded queue: Submit() refuses work when the queue is full, so memory stays bounded;
-//   * cancellation: a cancelled request (a client that went away) frees its slot at the next step.
+//   * cancellation: a cancelled request (a client that went away) frees its slot at the next step;
+//   * speculative decoding (optional, SchedulerOptions::draft_mode): every generating request gets
+//     drafts (prompt n-grams from its own history, the MTP assistant from the target's cache and
+//     hidden state, or a draft model with one sequence per slot in its own context), and the bonus
+//     token plus the drafts of ALL generating requests are verified in the same single forward pass
+//     (with the prompt chunks). Each request keeps its longest accepted prefix plus the target's
+//     next token and rolls its cache back (KvCache::Truncate). Greedy requests get exactly the
+//     tokens they get without drafting; sampled ones use rejection sampling against the (point mass)
+//     draft, so their distribution is unchanged. Requests with a constraint (JSON output, forced tool
+//     calls) are decoded one token per step; so is a request with images or audio when the drafter
+//     is a separate model (it cannot read the target's embeddings).
 //
 // Results are delivered through callbacks that run on the scheduler thread; they must be quick (hand
 // the data to another thread) and must not call back into the scheduler except Cancel().
@@ -35,6 +45,9 @@
 
 namespace g4 {
 
+enum class DraftMode { kNone, kAssistant, kModel, kNgram };
+const char* DraftModeName(DraftMode m);
+
 struct SchedulerOptions {
   int n_slots = 4;              // requests decoded together
   int64_t n_ctx = 4096;         // positions per slot
@@ -44,6 +57,11 @@ struct SchedulerOptions {
   kernels::Math math = kernels::Math::kFast;
   GgmlType type_k = GgmlType::F16;
   GgmlType type_v = GgmlType::F16;
+  // Speculative decoding. draft_model is the MTP assistant (kAssistant) or the draft model (kModel)
+  // and must outlive the scheduler; kNgram needs none.
+  DraftMode draft_mode = DraftMode::kNone;
+  const Model* draft_model = nullptr;
+  int draft_max = 8;  // most drafted tokens per request and step (adapts to the acceptance rate)
 };
 
 // Constrained decoding (JSON output, forced tool calls): decides which tokens may come next.
@@ -79,6 +97,9 @@ struct RequestResult {
   std::string error;          // non-empty: the request failed
   int n_prompt = 0;           // prompt positions
   int n_cached = 0;           // of which came from the cache (prefix caching)
+  int n_drafted = 0;          // speculative decoding: tokens drafted for this request
+  int n_draft_accepted = 0;   // of which the target accepted
+  int n_target_forwards = 0;  // forward passes that decoded this request after its prompt
   double t_queue = 0;         // seconds waiting for a slot
   double t_first_token = 0;   // seconds from submission to the first generated token
   double t_total = 0;         // seconds from submission to the end
@@ -113,6 +134,14 @@ struct SchedulerStats {
   uint64_t generated_tokens = 0;
   uint64_t forward_steps = 0;
   double busy_seconds = 0;           // time spent in forward passes
+  // Speculative decoding (zero without it). decode_steps counts (request, forward pass) pairs that
+  // decoded a generating request and decode_tokens the tokens they produced (1 + accepted drafts),
+  // so decode_tokens / decode_steps is the tokens per target forward of a request (1 without drafts).
+  bool drafting = false;
+  uint64_t draft_tokens = 0;
+  uint64_t draft_accepted = 0;
+  uint64_t decode_steps = 0;
+  uint64_t decode_tokens = 0;
   double first_token_seconds_sum = 0;
   uint64_t first_token_count = 0;
   int64_t kv_positions = 0;          // positions held in all slots' caches
@@ -146,16 +175,31 @@ class Scheduler {
  private:
   struct Active;
   struct Slot;
+  struct DraftState;
   void Loop();
   void Admit(std::unique_ptr<Active> req);
   void Step();
+  // Proposes the drafts of every generating request (writes Active::draft) within `budget` extra
+  // batch positions.
+  void Propose(int64_t budget);
+  void ProposeWithModel(const std::vector<Slot*>& slots);
+  void ProposeWithAssistant(const std::vector<Slot*>& slots);
+  // The first token after the prompt.
   void SampleAndEmit(Slot& slot, int output_index);
+  // A generating request's bonus token and drafts, decoded at outputs [first, first + drafts].
+  void Verify(Slot& slot, int first, int n_draft);
+  // The next token from these logits, under the request's constraint; -1 when the request ended.
+  int32_t Choose(Slot& slot, const float* logits);
+  // Delivers a chosen (and already Accept()ed) token that will take position `pos`. Returns false
+  // when the request has ended.
+  bool Emit(Slot& slot, int32_t tok, const float* logits, int64_t pos);
   void Finish(Slot& slot, FinishReason reason, const std::string& error = "");
 
   const Model& model_;
   const Tokenizer& tok_;
   SchedulerOptions opt_;
   std::unique_ptr<Context> ctx_;
+  std::unique_ptr<DraftState> draft_;
   std::vector<std::unique_ptr<Slot>> slots_;
   size_t rr_ = 0;           // round-robin start for prefill chunks
   uint64_t use_clock_ = 0;  // orders slots by last use

@@ -235,13 +235,24 @@ GenerationResult SpeculativeGenerator::Generate(std::span<const PromptPiece> pie
     Fail("the %s drafter cannot follow a prompt with images or audio (use the assistant or n-gram drafting)",
          drafter_.name());
   }
-  ctx_.kv().Clear(seq_);
-  drafter_.Reset();
+  // Reuse the cached prefix (earlier turns of a conversation); the drafters follow the history
+  // themselves (the draft model reuses its own cache the same way).
+  size_t common = plan.ReusablePrefix(cached_keys_);
+  if (common < cached_keys_.size()) {
+    if (ctx_.kv().CanTruncate(seq_, static_cast<int64_t>(common))) {
+      ctx_.kv().Truncate(seq_, static_cast<int64_t>(common));
+    } else {
+      ctx_.kv().Clear(seq_);
+      common = 0;
+    }
+  }
+  if (common == 0) ctx_.kv().Clear(seq_);
+  cached_keys_.clear();  // set again at the end; empty if anything below throws
   stats_ = {};
   const double t0 = NowSeconds();
   const int64_t step = ctx_.options().n_batch;
   Batch b;
-  for (size_t pos = 0; pos < plan.size();) {
+  for (size_t pos = common; pos < plan.size();) {
     b.Clear();
     int32_t group = 1;
     const size_t n = plan.AddToBatch(b, seq_, pos, step, step, &group);
@@ -249,7 +260,8 @@ GenerationResult SpeculativeGenerator::Generate(std::span<const PromptPiece> pie
     ctx_.Decode(b);
     pos += n;
   }
-  r.n_prompt = r.n_prompt_evaluated = static_cast<int>(plan.size());
+  r.n_prompt = static_cast<int>(plan.size());
+  r.n_prompt_evaluated = static_cast<int>(plan.size() - common);
   r.t_prompt = NowSeconds() - t0;
   const double t1 = NowSeconds();
 
@@ -410,8 +422,30 @@ GenerationResult SpeculativeGenerator::Generate(std::span<const PromptPiece> pie
       if (on_token) on_token(-1, tail);
     }
   }
+  // The cache holds n positions: the prompt, then history[plan.size(), n) (accepted drafts past a
+  // stop are in the cache but not in the history: drop them so that the cache is the history).
+  const int64_t keep = std::min<int64_t>(n, static_cast<int64_t>(history.size()));
+  if (keep < n) {
+    if (ctx_.kv().CanTruncate(seq_, keep)) {
+      ctx_.kv().Truncate(seq_, keep);
+    } else {
+      ctx_.kv().Clear(seq_);
+    }
+  }
+  if (ctx_.kv().SeqLen(seq_) == keep) {
+    cached_keys_ = plan.keys();
+    cached_keys_.resize(std::min(cached_keys_.size(), static_cast<size_t>(keep)));
+    for (int64_t i = static_cast<int64_t>(plan.size()); i < keep; ++i) {
+      cached_keys_.push_back(static_cast<uint64_t>(history[static_cast<size_t>(i)]));
+    }
+  }
   r.t_generate = NowSeconds() - t1;
   return r;
+}
+
+void SpeculativeGenerator::Reset() {
+  ctx_.kv().Clear(seq_);
+  cached_keys_.clear();
 }
 
 }  // namespace g4

@@ -104,7 +104,8 @@ struct SpeculativeStats {
 };
 
 // The generation loop with drafting (one sequence). The context must keep hidden states when the
-// drafter needs them (ContextOptions::keep_hidden).
+// drafter needs them (ContextOptions::keep_hidden). Like Generator, it reuses the part of the prompt
+// the sequence's cache already holds (a conversation's earlier turns), so it can drive `gemma4 run`.
 class SpeculativeGenerator {
  public:
   SpeculativeGenerator(Context& ctx, const Tokenizer& tok, Drafter& drafter, const SpeculativeOptions& opt,
@@ -116,7 +117,10 @@ class SpeculativeGenerator {
   // draft model cannot read the target's image or audio embeddings).
   GenerationResult Generate(std::span<const PromptPiece> prompt, const SamplingParams& sampling,
                             const StopCriteria& stop, const Generator::TokenCallback& on_token);
+  // Statistics of the last Generate call.
   const SpeculativeStats& stats() const { return stats_; }
+  // Forgets the cached prompt (the next Generate evaluates its whole prompt).
+  void Reset();
 
  private:
   Context& ctx_;
@@ -126,6 +130,7 @@ class SpeculativeGenerator {
   int seq_;
   bool render_special_;
   SpeculativeStats stats_;
+  std::vector<uint64_t> cached_keys_;  // what the sequence's cache holds (PromptPlan keys)
 };
 
 // Rejection sampling step (exposed for tests): accept draft token d drawn from q with probability

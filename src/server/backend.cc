@@ -16,7 +16,9 @@ Backend::Backend(std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tok, c
   vocab_ = ConstraintVocab::Make(*tok_, setup_.format);
   suppressed_ = SuppressedTokens(model_->file(), model_->config().n_vocab);
   if (media_) media_pool_ = std::make_unique<ThreadPool>(opt_.media_threads);
-  scheduler_ = std::make_unique<Scheduler>(*model_, *tok_, scheduler);
+  SchedulerOptions so = scheduler;
+  if (opt_.draft_model) so.draft_model = opt_.draft_model.get();
+  scheduler_ = std::make_unique<Scheduler>(*model_, *tok_, so);
 }
 
 Backend::~Backend() {

@@ -41,6 +41,9 @@ struct BackendOptions {
   mm::AudioOptions audio;
   int media_threads = 0;    // threads that embed images and audio (0: one per core)
   ContextOverflow context_overflow = ContextOverflow::kError;  // --context-overflow: when a chat outgrows the context
+  // Speculative decoding: the assistant or draft model the scheduler options' draft_mode names
+  // (the backend keeps it alive for the scheduler).
+  std::shared_ptr<const Model> draft_model;
 };
 
 // A request's generations, started.

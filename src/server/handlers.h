@@ -22,6 +22,7 @@ struct AccessRecord {
   int choices = 0;
   int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
   double ttft = -1;  // seconds to the first token of the first choice
+  int draft_tokens = 0, draft_accepted = 0, target_forwards = 0;  // speculative decoding, all choices
   std::string finish;
   std::string error;
   bool client_gone = false;

@@ -161,6 +161,20 @@ std::string Metrics::Render(const SchedulerStats* s, double now) const {
     Metric(&out, "gemma4_forward_steps_total", "counter", "Forward passes (each decodes every active request).",
            static_cast<double>(s->forward_steps));
     Metric(&out, "gemma4_busy_seconds_total", "counter", "Seconds spent in forward passes.", s->busy_seconds);
+    Metric(&out, "gemma4_speculative_decoding", "gauge", "1 when the server drafts tokens (--draft / --draft-mode).",
+           s->drafting ? 1 : 0);
+    Metric(&out, "gemma4_draft_tokens_total", "counter", "Tokens drafted (speculative decoding).",
+           static_cast<double>(s->draft_tokens));
+    Metric(&out, "gemma4_draft_accepted_tokens_total", "counter", "Drafted tokens the target accepted.",
+           static_cast<double>(s->draft_accepted));
+    Metric(&out, "gemma4_draft_acceptance_ratio", "gauge", "Accepted over drafted tokens, since start.",
+           s->draft_tokens > 0 ? static_cast<double>(s->draft_accepted) / static_cast<double>(s->draft_tokens) : 0);
+    Metric(&out, "gemma4_target_decode_steps_total", "counter",
+           "Decode steps of generating requests (one request in one forward pass).",
+           static_cast<double>(s->decode_steps));
+    Metric(&out, "gemma4_tokens_per_target_forward", "gauge",
+           "Tokens a generating request gets per forward pass of the target (1 without drafting), since start.",
+           s->decode_steps > 0 ? static_cast<double>(s->decode_tokens) / static_cast<double>(s->decode_steps) : 0);
     Metric(&out, "gemma4_queue_depth", "gauge", "Requests waiting for a slot.", s->queued);
     Metric(&out, "gemma4_slots_active", "gauge", "Slots generating or reading a prompt.", s->active);
     Metric(&out, "gemma4_slots_total", "gauge", "Slots (--parallel).", s->n_slots);

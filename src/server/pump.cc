@@ -29,6 +29,9 @@ bool Pump(Job& job, httplib::DataSink& sink, const std::string& keepalive,
 void Record(AccessRecord* rec, const ChoiceOutput& out, bool first) {
   const RequestResult& r = out.result();
   rec->completion_tokens += static_cast<int>(r.tokens.size());
+  rec->draft_tokens += r.n_drafted;
+  rec->draft_accepted += r.n_draft_accepted;
+  rec->target_forwards += r.n_target_forwards;
   if (first) {
     rec->prompt_tokens = r.n_prompt;
     rec->cached_tokens = r.n_cached;

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <future>
 
@@ -64,6 +65,16 @@ void Server::Log(const std::string& method, const std::string& path, int status,
     j["cached_tokens"] = rec.cached_tokens;
     j["completion_tokens"] = rec.completion_tokens;
     if (rec.ttft >= 0) j["ttft_ms"] = std::llround(rec.ttft * 1000);
+    if (rec.draft_tokens > 0) {
+      // Speculative decoding: drafts proposed and accepted, and tokens per target forward pass
+      // (the first token comes from the prompt's pass and is not counted).
+      j["draft_tokens"] = rec.draft_tokens;
+      j["draft_accepted"] = rec.draft_accepted;
+      if (rec.target_forwards > 0) {
+        j["tokens_per_forward"] =
+            std::round(100.0 * (rec.target_forwards + rec.draft_accepted) / rec.target_forwards) / 100.0;
+      }
+    }
     if (!rec.finish.empty()) j["finish"] = rec.finish;
   }
   if (rec.client_gone) j["client_gone"] = true;

@@ -585,6 +585,62 @@ TEST(ServerE2E, ModelsMetricsAndPage) {
   EXPECT_NE(Get(s.port(), "/chat.js").body.find("/v1/chat/completions"), std::string::npos);
 }
 
+// Speculative decoding inside the server: the trained default model drafting with its trained
+// assistant answers concurrent greedy requests (streamed and not) exactly as without drafting, and
+// /metrics shows the drafted and accepted tokens and more than one token per target forward.
+TEST(ServerE2E, DraftingServerAnswersIdenticallyAndReportsAcceptance) {
+  const std::string models = std::string(GEMMA4_SOURCE_DIR) + "/models/";
+  std::vector<std::string> bodies;
+  for (const char* q : {"Tell me a story", "Count to ten", "What is the capital of France?"}) {
+    bodies.push_back(Chat(q, 40).dump());
+  }
+  auto answers = [&](TestServer& s) {
+    std::vector<std::future<test::Reply>> futures;
+    for (const auto& b : bodies) {
+      futures.push_back(std::async(std::launch::async, [&, b] { return Post(s.port(), "/v1/chat/completions", b); }));
+    }
+    std::vector<std::string> out;
+    for (auto& f : futures) {
+      const test::Reply r = f.get();
+      EXPECT_EQ(r.status, 200) << r.body;
+      out.push_back(r.json()["choices"][0]["message"].dump());  // content, reasoning, tool calls
+    }
+    Json streamed = Chat("Tell me a story", 40);
+    streamed["stream"] = true;
+    const Streamed st = Collect(SseEvents(
+        PostStream(s.port(), "/v1/chat/completions", streamed.dump(), [](const std::string&) { return true; }).body));
+    out.push_back(st.reasoning + "|" + st.content + "|" + st.calls.dump() + "|" + st.finish);
+    return out;
+  };
+  TestOptions plain_opt;
+  plain_opt.model = models + "gemma4-tiny-chat.gguf";
+  plain_opt.slots = 3;
+  TestServer plain(plain_opt);
+  const auto want = answers(plain);
+  TestOptions o = plain_opt;
+  o.draft_mode = "assistant";
+  o.draft = models + "gemma4-tiny-chat-assistant.gguf";
+  TestServer drafting(o);
+  const auto got = answers(drafting);
+  EXPECT_EQ(got, want);
+  const std::string m = Get(drafting.port(), "/metrics").body;
+  auto value = [&](const std::string& name) {
+    const size_t p = m.find("\n" + name + " ");
+    EXPECT_NE(p, std::string::npos) << name << " missing in\n" << m;
+    return p == std::string::npos ? -1.0 : std::stod(m.substr(p + name.size() + 2));
+  };
+  EXPECT_EQ(value("gemma4_speculative_decoding"), 1);
+  EXPECT_GT(value("gemma4_draft_tokens_total"), 0);
+  EXPECT_GT(value("gemma4_draft_accepted_tokens_total"), 0);
+  EXPECT_GT(value("gemma4_draft_acceptance_ratio"), 0);
+  EXPECT_GT(value("gemma4_tokens_per_target_forward"), 1.0);
+  // Without drafting the same metrics are there, at zero and one token per forward.
+  const std::string pm = Get(plain.port(), "/metrics").body;
+  EXPECT_NE(pm.find("\ngemma4_speculative_decoding 0\n"), std::string::npos);
+  EXPECT_NE(pm.find("\ngemma4_draft_tokens_total 0\n"), std::string::npos);
+  EXPECT_NE(pm.find("\ngemma4_tokens_per_target_forward 1\n"), std::string::npos);
+}
+
 TEST(ServerE2E, ShutdownFinishesRunningRequestsAndRefusesNewOnes) {
   G4_REQUIRE_SHARED();
   auto s = std::make_unique<TestServer>();

@@ -22,7 +22,8 @@ TestServer::TestServer(const TestOptions& o) : o_(o) {
 TestServer::~TestServer() { server_->Shutdown(); }
 
 void TestServer::Load() {
-  auto model = Model::Load(g4::testing::SharedPath(o_.model));
+  auto path = [](const std::string& p) { return p[0] == '/' ? p : g4::testing::SharedPath(p); };
+  auto model = Model::Load(path(o_.model));
   auto tok = std::make_unique<Tokenizer>(Tokenizer::FromGguf(model->file()));
   SchedulerOptions so;
   so.n_slots = o_.slots;
@@ -32,6 +33,14 @@ void TestServer::Load() {
   so.n_threads = 1;  // no spinning worker threads on a shared test machine
   so.math = o_.exact ? kernels::Math::kExact : kernels::Math::kFast;
   so.type_k = so.type_v = o_.exact ? GgmlType::F32 : GgmlType::F16;
+  if (!o_.draft_mode.empty()) {
+    so.draft_mode = o_.draft_mode == "assistant" ? DraftMode::kAssistant
+                    : o_.draft_mode == "model"   ? DraftMode::kModel
+                                                 : DraftMode::kNgram;
+    so.draft_max = o_.draft_max;
+  }
+  std::shared_ptr<const Model> draft;
+  if (!o_.draft.empty()) draft = Model::Load(path(o_.draft));
   std::unique_ptr<mm::MediaEncoder> media;
   if (!o_.mmproj.empty()) media = mm::MediaEncoder::Create(*model, g4::testing::SharedPath(o_.mmproj), so.math);
   BackendOptions bo;
@@ -42,6 +51,7 @@ void TestServer::Load() {
   bo.limits.max_tokens = o_.max_tokens;
   bo.media_threads = 1;
   bo.context_overflow = o_.context_overflow;
+  bo.draft_model = draft;
   server_->SetBackend(std::make_unique<Backend>(std::move(model), std::move(tok), so, bo, std::move(media)));
 }
 

@@ -15,7 +15,7 @@
 namespace g4::server::test {
 
 struct TestOptions {
-  std::string model = "golden/g4u-tiny/g4u-tiny.f32.gguf";  // under ../shared
+  std::string model = "golden/g4u-tiny/g4u-tiny.f32.gguf";  // under ../shared (or an absolute path)
   std::string mmproj;                                       // under ../shared
   bool exact = false;  // the default fast numerics (the exact ones are slower)
   int slots = 2;
@@ -26,6 +26,10 @@ struct TestOptions {
   size_t max_body = 1 << 20;
   bool load = true;  // false: the server answers while "loading"
   ContextOverflow context_overflow = ContextOverflow::kError;  // --context-overflow
+  // Speculative decoding: "assistant", "model" or "ngram"; draft is the file under ../shared.
+  std::string draft_mode;
+  std::string draft;
+  int draft_max = 6;
 };
 
 class TestServer {

@@ -226,7 +226,17 @@ TEST(Metrics, PrometheusText) {
   s.kv_capacity = 400;
   s.generated_tokens = 50;
   s.busy_seconds = 2;
+  s.drafting = true;
+  s.draft_tokens = 40;
+  s.draft_accepted = 30;
+  s.decode_steps = 20;
+  s.decode_tokens = 50;
   const std::string text = m.Render(&s, 1001.2);
+  EXPECT_NE(text.find("gemma4_speculative_decoding 1\n"), std::string::npos);
+  EXPECT_NE(text.find("gemma4_draft_tokens_total 40\n"), std::string::npos);
+  EXPECT_NE(text.find("gemma4_draft_accepted_tokens_total 30\n"), std::string::npos);
+  EXPECT_NE(text.find("gemma4_draft_acceptance_ratio 0.75\n"), std::string::npos);
+  EXPECT_NE(text.find("gemma4_tokens_per_target_forward 2.5\n"), std::string::npos);
   EXPECT_NE(text.find("gemma4_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 2\n"), std::string::npos);
   EXPECT_NE(text.find("gemma4_requests_total{endpoint=\"other\",status=\"404\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("gemma4_requests_rejected_queue_full_total 1\n"), std::string::npos);

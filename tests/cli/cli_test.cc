@@ -139,6 +139,20 @@ TEST(Cli, BadInputGivesClearErrors) {
   ExpectError("generate -m " + tiny + " -p hi -c 2 -n 10", "context");
 }
 
+// gemma4 serve checks its drafting flags and the draft file before it serves anything.
+TEST(Cli, ServeBadDraftIsAClearError) {
+  G4_REQUIRE_SHARED();
+  const std::string target = Golden("g4u-tiny/g4u-tiny.f32.gguf");
+  const std::string serve = "serve -m " + target + " --port 0 --no-log -t 1 ";
+  ExpectError(serve + "--draft-mode ngram --draft " + target, "--draft-mode ngram drafts from the context itself");
+  ExpectError(serve + "--draft-mode assistant", "--draft-mode assistant needs --draft FILE");
+  ExpectError(serve + "--draft-mode assistant --draft " + Golden("g4-e2b-tiny/g4-e2b-tiny.f32.gguf"),
+              "not a Gemma 4 assistant");
+  ExpectError(serve + "--draft " + Golden("g4u-assistant-tiny/g4u-assistant-tiny.f32.gguf") + " --draft-mode model",
+              "is an MTP assistant");
+  ExpectError(serve + "--draft /nonexistent/d.gguf", "/nonexistent/d.gguf");
+}
+
 TEST(Cli, BenchJsonHasLlamaBenchFields) {
   const std::string tiny = g4::testing::TempDir() + "/tiny.gguf";
   ASSERT_EQ(RunCommand(CliPath() + " create --preset tiny -o " + tiny + " 2>&1").status, 0);

@@ -172,5 +172,49 @@ TEST(Run, ContextOverflowDropOldestKeepsTheSystemPrompt) {
   EXPECT_EQ(saved[2]["content"], "third");
 }
 
+// Speculative decoding in `gemma4 run`: a one-shot answer prints exactly the same with each kind of
+// drafting (the trained default model with its trained assistant, a quantized copy of it as a draft
+// model, prompt n-grams), and --draft-stats reports the acceptance on stderr only.
+TEST(Run, DraftingPrintsExactlyWhatPlainDecodingPrints) {
+  const std::string models = std::string(GEMMA4_SOURCE_DIR) + "/models/";
+  const std::string base = CliPath() + " run -m " + models + "gemma4-tiny-chat.gguf -n 64 --temp 0 -t 1 " +
+                           "'Write a short poem about the sea.'";
+  const auto plain = RunCommand(base + " 2>/dev/null");
+  ASSERT_EQ(plain.status, 0);
+  ASSERT_FALSE(plain.out.empty());
+  for (const std::string& flags : {"--draft " + models + "gemma4-tiny-chat-assistant.gguf",
+                                   "--draft " + models + "gemma4-tiny-chat.q8_0.gguf --draft-mode model",
+                                   std::string("--draft-mode ngram --draft-max 3")}) {
+    const auto r = RunCommand(base + " " + flags + " 2>/dev/null");
+    ASSERT_EQ(r.status, 0) << flags;
+    EXPECT_EQ(r.out, plain.out) << flags;
+  }
+  const auto stats = RunCommand(base + " --draft " + models + "gemma4-tiny-chat-assistant.gguf --draft-stats 2>&1 >/dev/null");
+  ASSERT_EQ(stats.status, 0);
+  EXPECT_NE(stats.out.find("drafting (assistant), answer: "), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("tokens per target forward"), std::string::npos) << stats.out;
+}
+
+TEST(Run, BadDraftFlagsAreClearErrors) {
+  const std::string models = std::string(GEMMA4_SOURCE_DIR) + "/models/";
+  const std::string run = CliPath() + " run -m " + models + "gemma4-tiny-chat.gguf hi ";
+  const std::string assistant = models + "gemma4-tiny-chat-assistant.gguf";
+  struct Case {
+    std::string flags, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"--draft-mode ngram --draft " + assistant, "--draft-mode ngram drafts from the context itself"},
+           {"--draft-mode magic", "--draft-mode: unknown mode 'magic'"},
+           {"--draft-mode model", "--draft-mode model needs --draft FILE"},
+           {"--draft /nonexistent/draft.gguf", "/nonexistent/draft.gguf"},
+           {"--draft " + assistant + " --draft-mode model", "is an MTP assistant"},
+           {"--draft " + models + "gemma4-tiny-chat.q8_0.gguf --draft-mode assistant", "not a Gemma 4 assistant"},
+           {"--draft-mode ngram --draft-max 0", "--draft-max"}}) {
+    const auto r = RunCommand(run + c.flags + " 2>&1");
+    EXPECT_NE(r.status, 0) << c.flags << ": " << r.out;
+    EXPECT_NE(r.out.find(c.message), std::string::npos) << c.flags << ": " << r.out;
+  }
+}
+
 }  // namespace
 }  // namespace g4
