@@ -132,7 +132,8 @@ test('errors arrive as the SDK error classes with the field named', async () => 
   await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages: user('x') }),
                        (e) => e instanceof OpenAI.NotFoundError && /this server serves: tiny/.test(e.message));
   await assert.rejects(client.chat.completions.create({ model: 'tiny', messages: user('x '.repeat(2000)) }),
-                       (e) => e instanceof OpenAI.BadRequestError && /the prompt has \d+ tokens but a request's context holds 1024/.test(e.message));
+                       (e) => e instanceof OpenAI.BadRequestError && e.code === 'context_length_exceeded' &&
+                                /the conversation is \d+ tokens, \d+ over the context's 1023/.test(e.message));
   await assert.rejects(client.chat.completions.create({ model: 'tiny', messages: user('x'), max_tokens: 100000 }),
                        (e) => e instanceof OpenAI.BadRequestError && e.param === 'max_tokens');
 });
