@@ -50,6 +50,19 @@ Json Usage(const Answer& a) {
   return usage;
 }
 
+// Ends a stream of server-sent events: the usage chunk when stream_options.include_usage asked for
+// it (an empty choices list, as OpenAI sends it), then "data: [DONE]".
+void EndStream(const Answer& a, const char* object, httplib::DataSink& sink) {
+  std::string tail;
+  if (a.include_usage) {
+    tail += SseEvent(Json{{"id", a.id}, {"object", object}, {"created", a.created},
+                          {"model", a.model}, {"choices", Json::array()}, {"usage", Usage(a)}});
+  }
+  tail += SseDone();
+  sink.write(tail.data(), tail.size());
+  sink.done();
+}
+
 Json CallJson(const MadeCall& c) {
   return Json{{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments.dump()}}}};
 }
@@ -192,14 +205,7 @@ void HandleChatCompletions(const HandlerContext& ctx, const httplib::Request& re
             rec->client_gone = true;
             return false;
           }
-          std::string tail;
-          if (a->include_usage) {
-            tail += SseEvent(Json{{"id", a->id}, {"object", "chat.completion.chunk"}, {"created", a->created},
-                                  {"model", a->model}, {"choices", Json::array()}, {"usage", Usage(*a)}});
-          }
-          tail += SseDone();
-          sink.write(tail.data(), tail.size());
-          sink.done();
+          EndStream(*a, "chat.completion.chunk", sink);
           return true;
         });
     return;
@@ -263,14 +269,7 @@ void HandleCompletions(const HandlerContext& ctx, const httplib::Request& req, h
         rec->client_gone = true;
         return false;
       }
-      std::string tail;
-      if (a->include_usage) {
-        tail += SseEvent(Json{{"id", a->id}, {"object", "text_completion"}, {"created", a->created},
-                              {"model", a->model}, {"choices", Json::array()}, {"usage", Usage(*a)}});
-      }
-      tail += SseDone();
-      sink.write(tail.data(), tail.size());
-      sink.done();
+      EndStream(*a, "text_completion", sink);
       return true;
     });
     return;
