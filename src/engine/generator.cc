@@ -55,37 +55,50 @@ int Generator::Prefill(std::span<const int32_t> tokens) {
   return Prefill(std::span<const PromptPiece>(&p, 1));
 }
 
-int Generator::Prefill(std::span<const PromptPiece> prompt) {
-  const PromptPlan plan(prompt, ctx_.config().n_embd);
-  size_t common = plan.ReusablePrefix(cached_keys_);
-  if (common < cached_keys_.size()) {
-    if (ctx_.kv().CanTruncate(seq_, static_cast<int64_t>(common))) {
-      ctx_.kv().Truncate(seq_, static_cast<int64_t>(common));
-      cached_.resize(common);
-      cached_keys_.resize(common);
+size_t EvaluatePrompt(Context& ctx, int seq, const PromptPlan& plan, std::vector<uint64_t>* cached_keys) {
+  size_t common = plan.ReusablePrefix(*cached_keys);
+  if (common < cached_keys->size()) {
+    if (ctx.kv().CanTruncate(seq, static_cast<int64_t>(common))) {
+      ctx.kv().Truncate(seq, static_cast<int64_t>(common));
     } else {
-      Reset();
       common = 0;
     }
+    cached_keys->resize(common);
   }
-  const int64_t n_ctx = ctx_.kv().options().n_ctx;
+  if (common == 0) {
+    ctx.kv().Clear(seq);
+    cached_keys->clear();
+  }
+  const int64_t n_ctx = ctx.kv().options().n_ctx;
   if (static_cast<int64_t>(plan.size()) > n_ctx) {
     Fail("the prompt has %zu positions but the context holds %lld", plan.size(), (long long)n_ctx);
   }
-  const int64_t step = ctx_.options().n_batch;
+  const int64_t step = ctx.options().n_batch;
   Batch b;
   for (size_t pos = common; pos < plan.size();) {
     b.Clear();
     int32_t group = 1;
-    const size_t n = plan.AddToBatch(b, seq_, pos, step, step, &group);
+    const size_t n = plan.AddToBatch(b, seq, pos, step, step, &group);
     G4_CHECK(n > 0);
-    ctx_.Decode(b);
-    for (size_t k = pos; k < pos + n; ++k) {
-      cached_.push_back(plan.token_at(k));
-      cached_keys_.push_back(plan.keys()[k]);
-    }
+    ctx.Decode(b);
+    cached_keys->insert(cached_keys->end(), plan.keys().begin() + static_cast<std::ptrdiff_t>(pos),
+                        plan.keys().begin() + static_cast<std::ptrdiff_t>(pos + n));
     pos += n;
   }
+  return common;
+}
+
+int Generator::Prefill(std::span<const PromptPiece> prompt) {
+  const PromptPlan plan(prompt, ctx_.config().n_embd);
+  size_t common = 0;
+  try {
+    common = EvaluatePrompt(ctx_, seq_, plan, &cached_keys_);
+  } catch (...) {
+    Reset();  // cached_ would no longer match the cache
+    throw;
+  }
+  cached_.resize(common);
+  for (size_t k = common; k < plan.size(); ++k) cached_.push_back(plan.token_at(k));
   return static_cast<int>(plan.size() - common);
 }
 

@@ -46,6 +46,13 @@ std::vector<int32_t> EndOfGenerationTokens(const Tokenizer& tok);
 // The model's suppress_tokens (tokenizer.ggml.suppress_tokens) if present.
 std::vector<int32_t> SuppressedTokens(const gguf::File& f, int64_t n_vocab);
 
+// Brings sequence `seq` of ctx to the prompt `plan`, reusing what the cache already holds:
+// `cached_keys` are the keys of the positions it holds; the longest prefix the plan can reuse is
+// kept (the cache rolled back to it, or cleared when a sliding window no longer allows that) and
+// the rest is decoded in batches of the context's n_batch, `cached_keys` following what the cache
+// holds as it goes. Fails when the plan does not fit the context. Returns the positions reused.
+size_t EvaluatePrompt(Context& ctx, int seq, const PromptPlan& plan, std::vector<uint64_t>* cached_keys);
+
 class Generator {
  public:
   // on_token(token, text) is called for every generated token with the text that became final; it

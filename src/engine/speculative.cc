@@ -225,9 +225,6 @@ GenerationResult SpeculativeGenerator::Generate(std::span<const PromptPiece> pie
   const int64_t V = ctx_.config().n_vocab, E = ctx_.config().n_embd;
   const PromptPlan plan(pieces, E);
   const int64_t n_ctx = ctx_.kv().options().n_ctx;
-  if (static_cast<int64_t>(plan.size()) > n_ctx) {
-    Fail("the prompt has %zu positions but the context holds %lld", plan.size(), (long long)n_ctx);
-  }
   // Token history for the drafters; embedding rows (images, audio) appear as -1.
   std::vector<int32_t> history;
   for (size_t i = 0; i < plan.size(); ++i) history.push_back(plan.token_at(i));
@@ -237,29 +234,11 @@ GenerationResult SpeculativeGenerator::Generate(std::span<const PromptPiece> pie
   }
   // Reuse the cached prefix (earlier turns of a conversation); the drafters follow the history
   // themselves (the draft model reuses its own cache the same way).
-  size_t common = plan.ReusablePrefix(cached_keys_);
-  if (common < cached_keys_.size()) {
-    if (ctx_.kv().CanTruncate(seq_, static_cast<int64_t>(common))) {
-      ctx_.kv().Truncate(seq_, static_cast<int64_t>(common));
-    } else {
-      ctx_.kv().Clear(seq_);
-      common = 0;
-    }
-  }
-  if (common == 0) ctx_.kv().Clear(seq_);
-  cached_keys_.clear();  // set again at the end; empty if anything below throws
   stats_ = {};
   const double t0 = NowSeconds();
-  const int64_t step = ctx_.options().n_batch;
+  const size_t common = EvaluatePrompt(ctx_, seq_, plan, &cached_keys_);
+  cached_keys_.clear();  // set again at the end; empty if anything below throws
   Batch b;
-  for (size_t pos = common; pos < plan.size();) {
-    b.Clear();
-    int32_t group = 1;
-    const size_t n = plan.AddToBatch(b, seq_, pos, step, step, &group);
-    G4_CHECK(n > 0);
-    ctx_.Decode(b);
-    pos += n;
-  }
   r.n_prompt = static_cast<int>(plan.size());
   r.n_prompt_evaluated = static_cast<int>(plan.size() - common);
   r.t_prompt = NowSeconds() - t0;
