@@ -43,6 +43,13 @@ const std::vector<Preset>& Presets() {
     p.head_dim_swa = 128, p.head_dim_full = 256, p.n_ff = 256, p.window = 64, p.k_eq_v = false;
     p.n_vocab = 32768, p.n_ctx = 32768, p.suppress_media_end = false;
     v.push_back(p);
+    p = v[0];
+    p.name = "tiny-long";
+    p.description = "Long-context test shape: the 12B layout in miniature with a 16-token window and a 64K context, "
+                    "narrow enough to run tens of thousands of tokens one by one";
+    p.n_embd = 128, p.n_head = 2, p.n_head_kv_swa = 1, p.n_ff = 256, p.window = 16, p.n_ctx = 65536;
+    p.suppress_media_end = false;
+    v.push_back(p);
     p = {};
     p.name = "tiny-gemma3";
     p.arch = "gemma3";
