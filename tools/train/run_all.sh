@@ -6,10 +6,10 @@ W=${1:-/tmp/gemma4-train}
 PY=/usr/bin/python3
 T=tools/train
 mkdir -p "$W"
-$PY $T/gen_data.py "$W/data" --n-train 30000 --n-heldout 400 --n-eval 90
+$PY $T/gen_data.py "$W/data" --n-train 80000 --n-heldout 400 --n-eval 90
 $PY $T/train_tokenizer.py "$W/data" 2048 "$W/tok"
-nice -n 10 $PY $T/train.py "$W/data" "$W/tok" "$W/run" --steps 280 --minutes 66
-nice -n 10 $PY $T/train_assistant.py "$W/data" "$W/tok" "$W/run" "$W/run" --steps 150 --minutes 20
+nice -n 10 $PY $T/train.py "$W/data" "$W/tok" "$W/run" --steps 7000 --minutes 55
+nice -n 10 $PY $T/train_assistant.py "$W/data" "$W/tok" "$W/run" "$W/run" --steps 3000 --minutes 22
 $PY $T/export.py "$W/data" "$W/tok" "$W/run" "$W/hf" models
 cp "$W/run/curve.json" "$W/run/assistant_curve.json" models/fixtures/
 build/gemma4 convert "$W/hf/gemma4-tiny-chat" -o models/gemma4-tiny-chat.gguf

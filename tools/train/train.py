@@ -196,8 +196,10 @@ def main():
     ema = None
     while True:
         elapsed = time.time() - start
-        progress = step / a.steps
-        if step >= a.steps or elapsed >= budget:
+        # The schedule follows whichever runs out first, the steps or the wall clock, so a run cut by
+        # its time limit on a busy machine still ends with a decayed learning rate.
+        progress = max(step / a.steps, elapsed / budget)
+        if progress >= 1.0:
             break
         lr = a.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:

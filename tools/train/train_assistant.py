@@ -145,8 +145,12 @@ def main():
     curve = {"train": []}
     start = time.time()
     step = 0
-    while step < a.steps and time.time() - start < a.minutes * 60:
-        lr = a.lr * min(1.0, (step + 1) / 30) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
+    while True:
+        # Decays over whichever runs out first, the steps or the wall clock (see train.py).
+        progress = max(step / a.steps, (time.time() - start) / (a.minutes * 60))
+        if progress >= 1.0:
+            break
+        lr = a.lr * min(1.0, (step + 1) / 30) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
         rows = [rng.choice(chat_rows) if rng.random() < 0.75 else rng.choice(prose_rows) for _ in range(a.batch)]
