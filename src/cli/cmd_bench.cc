@@ -4,6 +4,10 @@
 // generation, the fraction of the bandwidth roofline reached (every weight byte is read once per
 // token, so bandwidth / bytes read per token is the most any engine can do), and for prompt
 // processing the time of one run (the time to first token for a prompt of that length).
+// With -d N every test runs after N tokens already in the cache (llama-bench's n_depth), filled by a
+// real prefill of random tokens (--depth-fill compute) or with seeded random keys and values
+// (--depth-fill synthetic: the same attention work at a fraction of the set-up time, so generation at
+// 128K tokens of context can be measured on a model whose 128K prefill would take hours).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -31,6 +35,8 @@ struct BenchOptions {
   bool exact = false;
   bool bandwidth = true;
   std::string cache_type_k, cache_type_v;
+  std::string depths = "0";
+  std::string depth_fill = "compute";
 };
 
 std::vector<int> IntList(const std::string& s, const char* flag) {
@@ -43,9 +49,11 @@ std::vector<int> IntList(const std::string& s, const char* flag) {
 
 struct Test {
   int n_prompt = 0, n_gen = 0;
-  std::string Name() const {
-    if (n_prompt && n_gen) return "pp" + std::to_string(n_prompt) + "+tg" + std::to_string(n_gen);
-    return n_prompt ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
+  std::string Name(int depth) const {
+    std::string s = n_prompt && n_gen ? "pp" + std::to_string(n_prompt) + "+tg" + std::to_string(n_gen)
+                    : n_prompt        ? "pp" + std::to_string(n_prompt)
+                                      : "tg" + std::to_string(n_gen);
+    return depth > 0 ? s + " @ d" + std::to_string(depth) : s;
   }
 };
 
@@ -69,27 +77,60 @@ void ResetPeakRss() {
   }
 }
 
-// Runs one repetition of a test and returns its duration in seconds.
-double RunOnce(Context& ctx, const Test& t, std::mt19937& rng) {
-  const int64_t V = ctx.config().n_vocab;
-  ctx.kv().Clear(0);
-  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(V - 1));
+double Mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s / static_cast<double>(v.size());
+}
+
+double StdDev(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  const double m = Mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(v.size() - 1));
+}
+
+// Decodes n_prompt random tokens (in batches of n_batch) then n_gen one by one, after what the cache
+// holds; returns the seconds it took.
+double Decode(Context& ctx, int n_prompt, int n_gen, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(ctx.config().n_vocab - 1));
   const double t0 = NowSeconds();
-  int64_t pos = 0;
+  int64_t pos = ctx.kv().SeqLen(0);
   Batch b;
   const int64_t step = ctx.options().n_batch;
-  for (int i = 0; i < t.n_prompt; i += static_cast<int>(step)) {
+  for (int i = 0; i < n_prompt; i += static_cast<int>(step)) {
     b.Clear();
-    const int end = std::min<int>(t.n_prompt, i + static_cast<int>(step));
-    for (int j = i; j < end; ++j) b.Add(tok(rng), 0, pos++, j + 1 == t.n_prompt);
+    const int end = std::min<int>(n_prompt, i + static_cast<int>(step));
+    for (int j = i; j < end; ++j) b.Add(tok(rng), 0, pos++, j + 1 == n_prompt);
     ctx.Decode(b);
   }
-  for (int i = 0; i < t.n_gen; ++i) {
+  for (int i = 0; i < n_gen; ++i) {
     b.Clear();
     b.Add(tok(rng), 0, pos++, true);
     ctx.Decode(b);
   }
   return NowSeconds() - t0;
+}
+
+// Fills the cache to `depth` positions (a real prefill or synthetic keys and values).
+void FillToDepth(Context& ctx, int depth, bool synthetic, std::mt19937& rng) {
+  ctx.kv().Clear(0);
+  if (depth == 0) return;
+  if (synthetic) {
+    ctx.kv().FillSynthetic(0, depth, rng());
+  } else {
+    const double sec = Decode(ctx, depth, 0, rng);
+    std::fprintf(stderr, "bench: prefilled %d tokens of depth in %.1f s\n", depth, sec);
+  }
+}
+
+// Runs one repetition of a test from `depth` and returns its duration in seconds; the cache is then
+// rolled back to the depth for the next one.
+double RunOnce(Context& ctx, const Test& t, int depth, std::mt19937& rng) {
+  const double sec = Decode(ctx, t.n_prompt, t.n_gen, rng);
+  ctx.kv().Truncate(0, depth);
+  return sec;
 }
 
 void RunBench(const BenchOptions& o) {
@@ -109,6 +150,14 @@ void RunBench(const BenchOptions& o) {
   std::vector<int> thread_counts = IntList(o.threads, "-t");
   if (thread_counts.empty()) thread_counts.push_back(ThreadPool::DefaultThreads());
   if (o.reps < 1) Fail("-r: at least one repetition");
+  std::vector<int> depths = IntList(o.depths, "-d");
+  if (depths.empty()) depths.push_back(0);
+  for (int d : depths) {
+    if (d < 0) Fail("-d: depth %d is negative", d);
+  }
+  if (o.depth_fill != "compute" && o.depth_fill != "synthetic") {
+    Fail("--depth-fill: '%s' is not compute or synthetic", o.depth_fill.c_str());
+  }
 
   // Memory read bandwidth at each thread count, measured before the model is loaded; the buffer
   // is then freed and the peak-RSS mark reset, so peak_rss_bytes is the engine's own.
@@ -121,8 +170,9 @@ void RunBench(const BenchOptions& o) {
     ResetPeakRss();
   }
   auto model = Model::Load(o.model);
-  int max_ctx = 0;
-  for (const auto& t : tests) max_ctx = std::max(max_ctx, t.n_prompt + t.n_gen);
+  int max_test = 0;
+  for (const auto& t : tests) max_test = std::max(max_test, t.n_prompt + t.n_gen);
+  const int max_ctx = max_test + *std::max_element(depths.begin(), depths.end());
   nlohmann::json results = nlohmann::json::array();
   if (!o.json) {
     std::printf("| model | size | params | threads | test | t/s | ms/run | roofline |\n"
@@ -138,77 +188,73 @@ void RunBench(const BenchOptions& o) {
     mo.exact = o.exact;
     mo.cache_type_k = o.cache_type_k;
     mo.cache_type_v = o.cache_type_v;
-    Context ctx(*model, MakeContextOptions(mo, *model));
+    ContextOptions co = MakeContextOptions(mo, *model);
+    // Each repetition is rolled back to the depth, so the sliding-window ring keeps a test's tokens.
+    co.kv.slack = std::max<int64_t>(co.kv.slack, max_test);
+    Context ctx(*model, co);
     const auto bw_it = bandwidth.find(nt);
     const double bw = bw_it == bandwidth.end() ? 0.0 : bw_it->second;
     const uint64_t weight_bytes = BytesReadPerToken(model->weights(), model->config());
-    for (const auto& t : tests) {
-      RunOnce(ctx, {std::min(t.n_prompt, 16), std::min(t.n_gen, 2)}, rng);  // warm-up
-      std::vector<double> ts, ns;
-      for (int r = 0; r < o.reps; ++r) {
-        const double sec = RunOnce(ctx, t, rng);
-        ns.push_back(sec * 1e9);
-        ts.push_back((t.n_prompt + t.n_gen) / sec);
-      }
-      auto mean = [](const std::vector<double>& v) {
-        double s = 0;
-        for (double x : v) s += x;
-        return s / v.size();
-      };
-      auto stddev = [&](const std::vector<double>& v) {
-        if (v.size() < 2) return 0.0;
-        const double m = mean(v);
-        double s = 0;
-        for (double x : v) s += (x - m) * (x - m);
-        return std::sqrt(s / (v.size() - 1));
-      };
-      const double ms_per_run = mean(ns) / 1e6;
-      // Generation roofline: bandwidth / bytes read per token (weights, plus the KV cache rows the
-      // attention reads at the test's mean position).
-      double roofline_ts = 0, fraction = 0;
-      if (bw > 0 && t.n_prompt == 0) {
-        KvCacheOptions one = ctx.kv().options();
-        one.n_seq = 1;
-        one.slack = 0;
-        const double per_token =
-            static_cast<double>(weight_bytes) + static_cast<double>(KvCache::BytesAtContext(model->config(), one, t.n_gen / 2));
-        roofline_ts = bw / per_token;
-        fraction = mean(ts) / roofline_ts;
-      }
-      const std::string model_name = model->config().name.empty() ? ArchName(model->config().arch) : model->config().name;
-      uint64_t params = 0;
-      for (const auto& ti : model->file().tensors()) params += static_cast<uint64_t>(ti.Elements());
-      if (o.json) {
-        results.push_back({{"model_filename", o.model},
-                           {"model_type", model_name},
-                           {"model_size", model->weights().total_bytes},
-                           {"model_n_params", params},
-                           {"n_batch", o.batch},
-                           {"n_threads", nt},
-                           {"type_k", TypeName(ctx.kv().options().type_k)},
-                           {"type_v", TypeName(ctx.kv().options().type_v)},
-                           {"n_prompt", t.n_prompt},
-                           {"n_gen", t.n_gen},
-                           {"test", t.Name()},
-                           {"avg_ns", static_cast<uint64_t>(mean(ns))},
-                           {"stddev_ns", static_cast<uint64_t>(stddev(ns))},
-                           {"avg_ts", mean(ts)},
-                           {"stddev_ts", stddev(ts)},
-                           {"samples_ns", ns},
-                           {"samples_ts", ts},
-                           {"peak_rss_bytes", PeakRssBytes()},
-                           {"ms_per_run", ms_per_run},
-                           {"mem_read_bytes_per_s", bw},
-                           {"weight_bytes_per_token", weight_bytes},
-                           {"roofline_ts", roofline_ts},
-                           {"roofline_fraction", fraction}});
-      } else {
-        char roof[64] = "";
-        if (roofline_ts > 0) std::snprintf(roof, sizeof(roof), "%.0f%% of %.2f", fraction * 100, roofline_ts);
-        std::printf("| %s | %s | %.2f B | %d | %s | %.2f ± %.2f | %.1f | %s |\n", model_name.c_str(),
-                    HumanBytes(static_cast<double>(model->weights().total_bytes)).c_str(), params / 1e9, nt,
-                    t.Name().c_str(), mean(ts), stddev(ts), ms_per_run, roof);
-        std::fflush(stdout);
+    for (int depth : depths) {
+      FillToDepth(ctx, depth, o.depth_fill == "synthetic", rng);
+      for (const auto& t : tests) {
+        RunOnce(ctx, {std::min(t.n_prompt, 16), std::min(t.n_gen, 2)}, depth, rng);  // warm-up
+        std::vector<double> ts, ns;
+        for (int r = 0; r < o.reps; ++r) {
+          const double sec = RunOnce(ctx, t, depth, rng);
+          ns.push_back(sec * 1e9);
+          ts.push_back((t.n_prompt + t.n_gen) / sec);
+        }
+        const double ms_per_run = Mean(ns) / 1e6;
+        // Generation roofline: bandwidth / bytes read per token (weights, plus the KV cache rows the
+        // attention reads at the test's mean position).
+        double roofline_ts = 0, fraction = 0;
+        if (bw > 0 && t.n_prompt == 0) {
+          KvCacheOptions one = ctx.kv().options();
+          one.n_seq = 1;
+          one.slack = 0;
+          const double per_token =
+              static_cast<double>(weight_bytes) + static_cast<double>(KvCache::BytesAtContext(model->config(), one, depth + t.n_gen / 2));
+          roofline_ts = bw / per_token;
+          fraction = Mean(ts) / roofline_ts;
+        }
+        const std::string model_name = model->config().name.empty() ? ArchName(model->config().arch) : model->config().name;
+        uint64_t params = 0;
+        for (const auto& ti : model->file().tensors()) params += static_cast<uint64_t>(ti.Elements());
+        if (o.json) {
+          results.push_back({{"model_filename", o.model},
+                             {"model_type", model_name},
+                             {"model_size", model->weights().total_bytes},
+                             {"model_n_params", params},
+                             {"n_batch", o.batch},
+                             {"n_threads", nt},
+                             {"type_k", TypeName(ctx.kv().options().type_k)},
+                             {"type_v", TypeName(ctx.kv().options().type_v)},
+                             {"n_prompt", t.n_prompt},
+                             {"n_gen", t.n_gen},
+                             {"n_depth", depth},
+                             {"depth_fill", o.depth_fill},
+                             {"test", t.Name(depth)},
+                             {"avg_ns", static_cast<uint64_t>(Mean(ns))},
+                             {"stddev_ns", static_cast<uint64_t>(StdDev(ns))},
+                             {"avg_ts", Mean(ts)},
+                             {"stddev_ts", StdDev(ts)},
+                             {"samples_ns", ns},
+                             {"samples_ts", ts},
+                             {"peak_rss_bytes", PeakRssBytes()},
+                             {"ms_per_run", ms_per_run},
+                             {"mem_read_bytes_per_s", bw},
+                             {"weight_bytes_per_token", weight_bytes},
+                             {"roofline_ts", roofline_ts},
+                             {"roofline_fraction", fraction}});
+        } else {
+          char roof[64] = "";
+          if (roofline_ts > 0) std::snprintf(roof, sizeof(roof), "%.0f%% of %.2f", fraction * 100, roofline_ts);
+          std::printf("| %s | %s | %.2f B | %d | %s | %.2f ± %.2f | %.1f | %s |\n", model_name.c_str(),
+                      HumanBytes(static_cast<double>(model->weights().total_bytes)).c_str(), params / 1e9, nt,
+                      t.Name(depth).c_str(), Mean(ts), StdDev(ts), ms_per_run, roof);
+          std::fflush(stdout);
+        }
       }
     }
   }
@@ -234,6 +280,10 @@ void AddBench(CLI::App& app) {
   sub->add_flag("--json", o->json, "Print JSON with llama-bench's field names");
   sub->add_flag("--exact", o->exact, "Reference numerics");
   sub->add_flag("!--no-bandwidth", o->bandwidth, "Skip the memory bandwidth measurement (and the roofline)");
+  sub->add_option("-d,--depth", o->depths, "Tokens already in the cache before each test, comma-separated");
+  sub->add_option("--depth-fill", o->depth_fill,
+                  "How the depth is filled: compute (a prefill of random tokens) or synthetic (random keys "
+                  "and values, no forward pass)");
   sub->add_option("--cache-type-k", o->cache_type_k, "KV cache type for keys");
   sub->add_option("--cache-type-v", o->cache_type_v, "KV cache type for values");
   sub->callback([o] { RunBench(*o); });

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 
+#include "kernels/kernels.h"
 #include "testutil.h"
 #include "util/error.h"
 
@@ -208,6 +209,36 @@ TEST(KvCache, GrowsWithTokensAndBoundsSlidingLayers) {
   kv.Truncate(0, 9800);  // within the ring's slack; full layers free the chunks past the end
   EXPECT_LT(kv.BytesAllocated(), bigger);
   EXPECT_THROW(kv.Extend(0, 100001), g4::Error);
+}
+
+TEST(KvCache, SyntheticFillWritesEveryStoredRowAndDecodingContinues) {
+  G4_REQUIRE_SHARED();
+  auto m = LoadGolden("golden/g4u-tiny/g4u-tiny.f32.gguf");
+  ContextOptions o = Opt();
+  o.kv.type_k = GgmlType::Q8_0;
+  o.kv.type_v = GgmlType::F16;
+  Context c(*m, o);
+  c.kv().FillSynthetic(0, 1000, 5);  // 62 windows: the sliding rings wrap
+  ASSERT_EQ(c.kv().SeqLen(0), 1000);
+  for (int li = 0; li < m->config().n_layer; ++li) {
+    if (!m->config().layers[li].has_kv) continue;
+    const int hd = m->config().layers[li].head_dim;
+    std::vector<float> k(static_cast<size_t>(hd)), v(static_cast<size_t>(hd));
+    for (int64_t p : {c.kv().FirstStored(li, 0), int64_t{999}}) {
+      kernels::DequantizeRow(GgmlType::Q8_0, c.kv().K(li, 0, p, 0), k.data(), hd);
+      kernels::DequantizeRow(GgmlType::F16, c.kv().V(li, 0, p, 0), v.data(), hd);
+      double kk = 0, vv = 0;
+      for (int i = 0; i < hd; ++i) kk += k[i] * k[i], vv += v[i] * v[i];
+      // Unit-normal rows: a mean square near 1.
+      EXPECT_NEAR(kk / hd, 1.0, 0.5) << "layer " << li << " position " << p;
+      EXPECT_NEAR(vv / hd, 1.0, 0.5) << "layer " << li << " position " << p;
+    }
+  }
+  Batch b;
+  b.Add(5, 0, 1000, true);
+  c.Decode(b);
+  for (int64_t t = 0; t < m->config().n_vocab; ++t) ASSERT_TRUE(std::isfinite(c.Logits(0)[t]));
+  EXPECT_EQ(c.kv().SeqLen(0), 1001);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
+#include "kernels/kernels.h"
 #include "util/error.h"
 
 namespace g4 {
@@ -70,6 +72,27 @@ void KvCache::Extend(int seq, int64_t new_len) {
     }
   }
   len_[seq] = new_len;
+}
+
+void KvCache::FillSynthetic(int seq, int64_t new_len, uint64_t seed) {
+  const int64_t old_len = SeqLen(seq);
+  Extend(seq, new_len);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> row;
+  for (const LayerStore& L : layers_) {
+    if (!L.present) continue;
+    row.resize(static_cast<size_t>(L.head_dim));
+    const int64_t first = L.sliding ? std::max(old_len, new_len - ring_) : old_len;
+    for (int64_t p = first; p < new_len; ++p) {
+      for (int h = 0; h < L.n_head_kv; ++h) {
+        for (float& x : row) x = normal(rng);
+        kernels::QuantizeRow(opt_.type_k, row.data(), Row(L, false, seq, p, h), L.head_dim);
+        for (float& x : row) x = normal(rng);
+        kernels::QuantizeRow(opt_.type_v, row.data(), Row(L, true, seq, p, h), L.head_dim);
+      }
+    }
+  }
 }
 
 bool KvCache::CanTruncate(int seq, int64_t new_len) const {

@@ -48,6 +48,10 @@ class KvCache {
   // Can `seq` be truncated to new_len without losing needed sliding-window entries?
   bool CanTruncate(int seq, int64_t new_len) const;
   void Clear(int seq);
+  // Extends `seq` to new_len and writes seeded random keys and values (unit normal, stored in the
+  // cache's types) at the new positions, without a forward pass. For benchmarks of the work done at a
+  // depth (`gemma4 bench -d N --depth-fill synthetic`): attention costs the same whatever the values.
+  void FillSynthetic(int seq, int64_t new_len, uint64_t seed);
   // Copies positions [0, len) of src to dst (dst is cleared first). Sliding layers copy the window
   // before len, so src must hold it (CanTruncate(src, len)).
   void CopyPrefix(int src, int dst, int64_t len);

@@ -166,5 +166,27 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
   }
 }
 
+TEST(Cli, BenchRunsEachTestAtEachDepth) {
+  const std::string tiny = g4::testing::TempDir() + "/tiny.gguf";
+  ASSERT_EQ(RunCommand(CliPath() + " create --preset tiny -o " + tiny + " 2>&1").status, 0);
+  for (const char* fill : {"compute", "synthetic"}) {
+    // Depth 300 is beyond the tiny model's 32-token window, so the sliding ring wraps before the tests.
+    auto r = RunCommand(CliPath() + " bench -m " + tiny + " -p 16 -n 4 -d 0,300 -r 2 --no-bandwidth --json --depth-fill " + fill);
+    ASSERT_EQ(r.status, 0) << r.out;
+    const json j = json::parse(r.out);
+    ASSERT_EQ(j.size(), 4u) << fill;
+    EXPECT_EQ(j[0]["test"], "pp16");
+    EXPECT_EQ(j[1]["test"], "tg4");
+    EXPECT_EQ(j[2]["test"], "pp16 @ d300");
+    EXPECT_EQ(j[3]["test"], "tg4 @ d300");
+    EXPECT_EQ(j[3]["n_depth"], 300);
+    EXPECT_EQ(j[3]["depth_fill"], fill);
+    for (const auto& e : j) EXPECT_GT(e["avg_ts"].get<double>(), 0);
+  }
+  const auto bad = RunCommand(CliPath() + " bench -m " + tiny + " -p 16 -n 0 -d 8 --depth-fill magic 2>&1");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("--depth-fill"), std::string::npos) << bad.out;
+}
+
 }  // namespace
 }  // namespace g4
