@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Writes models/README.md (the model card) from what the recipe recorded.
-Usage: model_card.py RUN_DIR MODELS_DIR TOOL_ACCURACY_LINE ENGINE_PERPLEXITY_LINE TIMINGS_LINE"""
+Usage: model_card.py RUN_DIR MODELS_DIR TOOL_ACCURACY_LINE ENGINE_PERPLEXITY_LINE TIMINGS_LINE DATA_DIR"""
 import json
 import os
 import sys
 
 
 def main():
-    run, models, tool_line, ppl_line, timings = sys.argv[1:6]
+    run, models, tool_line, ppl_line, timings, data = sys.argv[1:7]
+    n_conv = sum(1 for _ in open(os.path.join(data, "chat_train.jsonl"), encoding="utf-8"))
     curve = json.load(open(os.path.join(run, "curve.json")))
     acurve = json.load(open(os.path.join(run, "assistant_curve.json")))
     ppl = json.load(open(os.path.join(models, "fixtures", "perplexity.json")))
@@ -48,7 +49,7 @@ def main():
              "draft step at position n_past (GEMMA4.md 1.4).\n")
     L.append("## Data\n")
     L.append("* King James Bible (Debian `bible-kjv`, public domain): 1189 chapters, every 25th held out.\n"
-             "* 30,000 synthetic conversations rendered with the official Gemma 4 chat template: questions answered "
+             f"* {n_conv:,} synthetic conversations rendered with the official Gemma 4 chat template: questions answered "
              "with and without thinking, tool declarations, tool calls with `<|\"|>` strings (calculator, unit "
              "converter, lookup in a fixed table of planets), tool responses and final answers, 1 to 3 turns, "
              "thinking on and off; 400 held-out conversations and 90 held-out tool questions (other random numbers, "
