@@ -223,7 +223,7 @@ class Chat {
   chat::ParsedOutput Answer() {
     // The prompt leaves at least one position of the context for the answer.
     FitResult fit;
-    const std::vector<int32_t> prompt = conv_.NextPrompt(l_.ctx->kv().options().n_ctx - 1, overflow_, &fit);
+    const std::vector<PromptPiece>& prompt = conv_.NextPrompt(l_.ctx->kv().options().n_ctx - 1, overflow_, &fit);
     if (fit.dropped_turns > 0) {
       std::fprintf(stderr, "%s[context: dropped the %d oldest turn(s) (%d messages) to fit the context of %lld tokens; the "
                    "prompt is now %lld tokens]%s\n",
