@@ -1,6 +1,6 @@
 // The multimodal command-line forms: `gemma4 embed`, `gemma4 generate --image/--audio`,
-// `gemma4 run --image/--audio` and its /image, /audio commands, `gemma4 create --mmproj` and
-// `gemma4 info` on a projector.
+// `gemma4 run --image/--audio` and its /image, /audio commands, `gemma4 create --mmproj` (and
+// --mmproj-only) and `gemma4 info` on a projector.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -131,6 +131,23 @@ TEST(CliCreate, SyntheticModelWithProjector) {
   // gemma3 presets have no such projector.
   r = RunCommand(Cli() + " create --preset tiny-gemma3 -o " + dir + "/g3.gguf --mmproj " + dir + "/p3.gguf 2>&1");
   EXPECT_EQ(r.status, 1);
+}
+
+// A projector alone, for a model already written: the same file `create --mmproj` writes beside it.
+TEST(CliCreate, ProjectorOnly) {
+  const std::string dir = g4::testing::TempDir();
+  auto r = RunCommand(Cli() + " create --preset tiny -o " + dir + "/m.gguf --mmproj " + dir + "/p.gguf --type Q8_0 2>&1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = RunCommand(Cli() + " create --preset tiny --mmproj " + dir + "/only.gguf --mmproj-only --type Q8_0 2>&1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.find("wrote " + dir + "/m"), std::string::npos) << r.out;
+  EXPECT_EQ(g4::testing::ReadText(dir + "/only.gguf"), g4::testing::ReadText(dir + "/p.gguf"));
+  r = RunCommand(Cli() + " create --preset tiny --mmproj-only 2>&1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("--mmproj-only needs --mmproj FILE"), std::string::npos) << r.out;
+  r = RunCommand(Cli() + " create --preset tiny --mmproj " + dir + "/x.gguf --mmproj-only -o " + dir + "/x2.gguf 2>&1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("leave out -o"), std::string::npos) << r.out;
 }
 
 std::string RunFlags() {
