@@ -22,6 +22,7 @@ struct CreateCliOptions {
   int threads = 0;
   bool list = false;
   std::string mmproj;  // also write a matching synthetic multimodal projector here
+  bool mmproj_only = false;  // write only that projector (e.g. for a large model already written)
 };
 }  // namespace
 
@@ -36,15 +37,20 @@ void AddCreate(CLI::App& app) {
   sub->add_option("-t,--threads", o->threads, "Threads");
   sub->add_flag("--list", o->list, "List the presets");
   sub->add_option("--mmproj", o->mmproj, "Also write a matching multimodal projector (vision + audio) to this GGUF");
+  sub->add_flag("--mmproj-only", o->mmproj_only,
+                "Write only the projector (--mmproj), not the model: the same file as with the model, same seed");
   sub->callback([o] {
     if (o->list) {
       for (const auto& p : Presets()) std::printf("%-16s %s\n", p.name.c_str(), p.description.c_str());
       return;
     }
     if (o->preset.empty()) Fail("--preset is required (see --list)");
-    if (o->out.empty()) Fail("-o/--output is required");
+    if (o->mmproj_only && o->mmproj.empty()) Fail("--mmproj-only needs --mmproj FILE");
+    if (o->mmproj_only && !o->out.empty()) Fail("--mmproj-only writes no model: leave out -o/--output");
+    if (o->out.empty() && !o->mmproj_only) Fail("-o/--output is required");
     const auto ft = ParseFileType(o->type);
     if (!ft) Fail("--type: unknown file type '%s' (supported: %s)", o->type.c_str(), SupportedFileTypes().c_str());
+    if (o->mmproj_only && !FindPreset(o->preset)) Fail("--preset: unknown preset '%s' (see --list)", o->preset.c_str());
     if (!o->mmproj.empty() && FindPreset(o->preset) && FindPreset(o->preset)->arch != "gemma4") {
       Fail("--mmproj: the encoder-free projector belongs to Gemma 4 models, not to %s", o->preset.c_str());
     }
@@ -54,14 +60,16 @@ void AddCreate(CLI::App& app) {
     c.seed = o->seed;
     c.vocab_file = o->vocab;
     c.n_threads = o->threads;
-    const double t0 = NowSeconds();
-    const bool tty = isatty(fileno(stderr));
-    CreateSyntheticModel(c, o->out, [&](size_t done, size_t total) {
-      if (tty) std::fprintf(stderr, "\rwriting tensors: %zu/%zu", done, total);
-    });
-    if (tty) std::fprintf(stderr, "\n");
-    std::fprintf(stderr, "wrote %s (%s, %s) in %.1f s\n", o->out.c_str(), o->preset.c_str(), FileTypeName(*ft),
-                 NowSeconds() - t0);
+    if (!o->mmproj_only) {
+      const double t0 = NowSeconds();
+      const bool tty = isatty(fileno(stderr));
+      CreateSyntheticModel(c, o->out, [&](size_t done, size_t total) {
+        if (tty) std::fprintf(stderr, "\rwriting tensors: %zu/%zu", done, total);
+      });
+      if (tty) std::fprintf(stderr, "\n");
+      std::fprintf(stderr, "wrote %s (%s, %s) in %.1f s\n", o->out.c_str(), o->preset.c_str(), FileTypeName(*ft),
+                   NowSeconds() - t0);
+    }
     if (!o->mmproj.empty()) {
       const Preset* p = FindPreset(o->preset);
       mm::SyntheticMmprojOptions mo;

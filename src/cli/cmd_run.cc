@@ -3,6 +3,7 @@
 // Interactive: streamed answers with thinking shown dimmed, multi-line input (end a line with "\",
 // or wrap a block in """), history recall (libedit), /commands, Ctrl-C to stop an answer, Ctrl-D to
 // leave. Tool calls are shown; their result is typed by the user or produced by --tool-exec.
+// Images and audio (--image/--audio, /image and /audio) go with the next user message.
 #include <editline/readline.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <sstream>
 
 #include "chat/output_parser.h"
+#include "cli/chat_media.h"
 #include "cli/common.h"
 #include "engine/chat.h"
 #include "engine/conversation.h"
@@ -44,6 +46,7 @@ struct RunOptions {
   int max_tool_rounds = 8;
   std::string context_overflow = "error";
   DraftOptions draft;
+  MediaOptions media;
 };
 
 struct Style {
@@ -132,20 +135,21 @@ class Chat {
     }
   }
 
-  // One user turn, with as many tool rounds as the model asks for.
-  void Turn(const chat::Json& user_content) {
-    // A turn that cannot fit leaves the conversation as it was before it.
-    const chat::Json before = conv_.messages();
+  // One user turn (with the embedded media of its image / audio parts), with as many tool rounds as
+  // the model asks for. A turn that fails (it cannot fit, its media do not fit the batch, ...)
+  // leaves the conversation as it was before it.
+  void Turn(const chat::Json& user_content, std::vector<PromptMedia> media = {}) {
+    const Conversation before = conv_;
     try {
-      TurnInner(user_content);
-    } catch (const ContextOverflowError&) {
-      conv_.SetMessages(before);
+      TurnInner(user_content, std::move(media));
+    } catch (const Error&) {
+      conv_ = before;
       throw;
     }
   }
 
-  void TurnInner(const chat::Json& user_content) {
-    conv_.AddUser(user_content);
+  void TurnInner(const chat::Json& user_content, std::vector<PromptMedia> media) {
+    conv_.AddUser(user_content, std::move(media));
     for (int round = 0; round <= o_.max_tool_rounds; ++round) {
       const chat::ParsedOutput out = Answer();
       if (out.tool_calls.empty() || g_interrupted) return;
@@ -223,7 +227,7 @@ class Chat {
   chat::ParsedOutput Answer() {
     // The prompt leaves at least one position of the context for the answer.
     FitResult fit;
-    const std::vector<int32_t> prompt = conv_.NextPrompt(l_.ctx->kv().options().n_ctx - 1, overflow_, &fit);
+    const std::vector<PromptPiece>& prompt = conv_.NextPrompt(l_.ctx->kv().options().n_ctx - 1, overflow_, &fit);
     if (fit.dropped_turns > 0) {
       std::fprintf(stderr, "%s[context: dropped the %d oldest turn(s) (%d messages) to fit the context of %lld tokens; the "
                    "prompt is now %lld tokens]%s\n",
@@ -341,7 +345,9 @@ const char* kHelp =
     "  /think show|hide   show or hide the thinking text\n"
     "  /clear             forget the conversation\n"
     "  /save FILE         save the conversation as JSON (OpenAI-style messages)\n"
-    "  /load FILE         load a conversation saved with /save\n"
+    "  /load FILE         load a conversation saved with /save (its images and audio are read again)\n"
+    "  /image FILE        attach an image to the next message (PNG, JPEG, BMP, GIF, WebP)\n"
+    "  /audio FILE        attach audio to the next message (WAV, FLAC, Ogg, MP3)\n"
     "  /stats             context used and speed (and drafting: acceptance, tokens per target forward)\n"
     "  /help              this help\n"
     "  /bye               leave (or Ctrl-D)\n"
@@ -394,9 +400,12 @@ bool ReadMessage(std::string* msg) {
   }
 }
 
-void Interactive(const RunOptions& o, Loaded& l, Chat& chat) {
+void Interactive(const RunOptions& o, Loaded& l, Chat& chat, ChatMedia& media) {
   std::printf("gemma4.cpp chat with %s (context %lld tokens). /help for commands, Ctrl-D to leave.\n",
               o.m.model.c_str(), (long long)l.ctx->kv().options().n_ctx);
+  // Attachments for the next message: --image/--audio first, then /image and /audio.
+  std::vector<ChatMedia::Attachment> pending = media.EmbedFlags();
+  for (const auto& a : pending) std::printf("attached %s\n", a.summary.c_str());
   std::string msg;
   while (ReadMessage(&msg)) {
     if (msg.empty()) continue;
@@ -413,6 +422,7 @@ void Interactive(const RunOptions& o, Loaded& l, Chat& chat) {
           std::fputs(kHelp, stdout);
         } else if (cmd == "/clear") {
           chat.Reset();
+          pending.clear();
           std::printf("conversation cleared\n");
         } else if (cmd == "/think") {
           if (arg == "on" || arg == "off") {
@@ -438,9 +448,14 @@ void Interactive(const RunOptions& o, Loaded& l, Chat& chat) {
           } catch (const chat::Json::parse_error& e) {
             Fail("%s: not valid JSON: %s", arg.c_str(), e.what());
           }
+          std::vector<std::vector<PromptMedia>> loaded = media.ForMessages(messages);
           chat.Reset();
-          chat.conv().SetMessages(messages);
+          chat.conv().SetMessages(messages, std::move(loaded));
           std::printf("loaded %zu messages from %s\n", messages.size(), arg.c_str());
+        } else if (cmd == "/image" || cmd == "/audio") {
+          if (arg.empty()) Fail("usage: %s FILE", cmd.c_str());
+          pending.push_back(media.Embed(cmd == "/image" ? mm::MediaKind::kImage : mm::MediaKind::kAudio, arg));
+          std::printf("attached %s\n", pending.back().summary.c_str());
         } else if (cmd == "/stats") {
           chat.Stats();
         } else {
@@ -452,7 +467,10 @@ void Interactive(const RunOptions& o, Loaded& l, Chat& chat) {
       continue;
     }
     try {
-      chat.Turn(msg);
+      std::vector<ChatMedia::Attachment> attached = std::move(pending);
+      pending.clear();  // they go with this message, whatever becomes of it
+      const chat::Json content = ChatMedia::Content(msg, attached);  // before the media move out
+      chat.Turn(content, ChatMedia::Media(std::move(attached)));
     } catch (const g4::Error& e) {
       std::printf("\nerror: %s\n", e.what());
     }
@@ -485,6 +503,7 @@ void RunRun(const RunOptions& o) {
   l.ctx = std::make_unique<Context>(*l.model, co);
   std::unique_ptr<Model> draft_model;  // outlives the chat's drafter
   Chat chat(o, l, !one_shot);
+  ChatMedia media(o.media, *l.model, *l.tok, *l.ctx);
   chat.sampling_ = o.s.Params(*l.model);
   if (!draft_mode.empty()) {
     std::unique_ptr<Drafter> drafter = MakeDrafter(o.draft, draft_mode, mo, *l.model, *l.ctx, &draft_model);
@@ -495,7 +514,10 @@ void RunRun(const RunOptions& o) {
   }
   if (one_shot) {
     if (prompt.empty()) Fail("the prompt is empty");
-    chat.Turn(prompt);
+    std::vector<ChatMedia::Attachment> attached = media.EmbedFlags();
+    for (const auto& a : attached) std::fprintf(stderr, "%s\n", a.summary.c_str());
+    const chat::Json content = ChatMedia::Content(prompt, attached);  // before the media move out
+    chat.Turn(content, ChatMedia::Media(std::move(attached)));
     return;
   }
   struct sigaction sa = {};
@@ -504,7 +526,7 @@ void RunRun(const RunOptions& o) {
   sa.sa_flags = 0;  // no SA_RESTART: Ctrl-C interrupts the line editor's read
   sigaction(SIGINT, &sa, nullptr);
   rl_catch_signals = 0;
-  Interactive(o, l, chat);
+  Interactive(o, l, chat, media);
 }
 
 }  // namespace
@@ -526,6 +548,7 @@ void AddRun(CLI::App& app) {
                   "When the conversation outgrows the context: error (say how many tokens are over) or drop-oldest "
                   "(drop the oldest whole turns, keeping the system prompt)");
   o->draft.Add(sub);
+  o->media.Add(sub);
   sub->callback([o] { RunRun(*o); });
 }
 

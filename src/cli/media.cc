@@ -13,8 +13,9 @@ namespace g4::cli {
 void MediaOptions::Add(CLI::App* app, bool with_media) {
   app->add_option("--mmproj", mmproj, "Multimodal projector GGUF (llama.cpp mmproj; default: the model file's own)");
   if (with_media) {
-    app->add_option("--image", images, "Image file: PNG, JPEG, BMP, GIF, WebP (repeatable)");
-    app->add_option("--audio", audio, "Audio file: WAV, FLAC, Ogg, MP3 (repeatable)");
+    // One file per flag, so that a positional argument after it (run's prompt) stays itself.
+    app->add_option("--image", images, "Image file: PNG, JPEG, BMP, GIF, WebP (repeatable)")->allow_extra_args(false);
+    app->add_option("--audio", audio, "Audio file: WAV, FLAC, Ogg, MP3 (repeatable)")->allow_extra_args(false);
   }
   app->add_option("--resize", resize, "Image resizing: transformers (the reference), llamacpp, none");
   app->add_option("--image-tokens", image_tokens, "Most soft tokens per image (the reference uses 70 to 1120)")
@@ -38,11 +39,15 @@ mm::AudioOptions MediaOptions::Audio() const {
 
 std::vector<mm::MediaEmbedding> MediaOptions::EmbedAll(const mm::MediaEncoder& enc, ThreadPool& pool) const {
   std::vector<mm::MediaEmbedding> out;
-  const mm::ImageOptions io = Image();
-  const mm::AudioOptions ao = Audio();
-  for (const auto& path : images) out.push_back(enc.EmbedImage(ReadFileBytes(path), path, io, pool));
-  for (const auto& path : audio) out.push_back(enc.EmbedAudio(ReadFileBytes(path), path, ao, pool));
+  for (const auto& path : images) out.push_back(EmbedFile(enc, mm::MediaKind::kImage, path, pool));
+  for (const auto& path : audio) out.push_back(EmbedFile(enc, mm::MediaKind::kAudio, path, pool));
   return out;
+}
+
+mm::MediaEmbedding MediaOptions::EmbedFile(const mm::MediaEncoder& enc, mm::MediaKind kind, const std::string& path,
+                                           ThreadPool& pool) const {
+  const std::vector<uint8_t> bytes = ReadFileBytes(path);
+  return kind == mm::MediaKind::kImage ? enc.EmbedImage(bytes, path, Image(), pool) : enc.EmbedAudio(bytes, path, Audio(), pool);
 }
 
 std::vector<uint8_t> ReadFileBytes(const std::string& path) {

@@ -25,6 +25,9 @@ struct MediaOptions {
   mm::AudioOptions Audio() const;
   // Reads and embeds every --image, then every --audio (names in errors are the paths).
   std::vector<mm::MediaEmbedding> EmbedAll(const mm::MediaEncoder& enc, ThreadPool& pool) const;
+  // One file, with these options.
+  mm::MediaEmbedding EmbedFile(const mm::MediaEncoder& enc, mm::MediaKind kind, const std::string& path,
+                               ThreadPool& pool) const;
 };
 
 // The whole file; errors name the path.

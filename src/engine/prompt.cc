@@ -1,5 +1,7 @@
 #include "engine/prompt.h"
 
+#include <algorithm>
+
 #include "util/error.h"
 
 namespace g4 {
@@ -49,10 +51,50 @@ int32_t PromptPlan::token_at(size_t pos) const {
   return p.embd.empty() ? p.tokens[pos - start_[piece_of_[pos]]] : -1;
 }
 
-std::vector<int32_t> PromptPlan::TokenIds() const {
+std::vector<int32_t> PromptPlan::TokenIds() const { return g4::TokenIds(pieces_); }
+
+std::vector<int32_t> TokenIds(std::span<const PromptPiece> pieces) {
   std::vector<int32_t> ids;
-  for (const auto& p : pieces_) ids.insert(ids.end(), p.tokens.begin(), p.tokens.end());
+  for (const auto& p : pieces) ids.insert(ids.end(), p.tokens.begin(), p.tokens.end());
   return ids;
+}
+
+size_t AppendWithMedia(std::vector<PromptPiece>* out, std::span<const int32_t> tokens,
+                       std::span<const int32_t> placeholders, std::span<const PromptMedia> media) {
+  auto is_placeholder = [&](int32_t t) {
+    return std::find(placeholders.begin(), placeholders.end(), t) != placeholders.end();
+  };
+  size_t n = 0;
+  for (int32_t t : tokens) {
+    if (!is_placeholder(t)) continue;
+    if (n >= media.size()) Fail("the prompt has more media placeholders than the %zu media inputs given", media.size());
+    if (media[n].placeholder != t) Fail("media placeholder %zu is token %d, but media input %zu is for token %d", n, t, n, media[n].placeholder);
+    ++n;
+  }
+  if (n != media.size()) Fail("the prompt has %zu media placeholders but %zu media inputs were given", n, media.size());
+  // Token ids join the piece before them when it holds token ids too.
+  auto add = [&](const PromptPiece& p) {
+    if (!p.embd.empty() || out->empty() || !out->back().embd.empty()) {
+      out->push_back(p);
+    } else {
+      out->back().tokens.insert(out->back().tokens.end(), p.tokens.begin(), p.tokens.end());
+    }
+  };
+  size_t positions = 0, next = 0;
+  PromptPiece one;
+  one.tokens.resize(1);
+  for (int32_t t : tokens) {
+    if (is_placeholder(t)) {
+      const PromptMedia& m = media[next++];
+      for (const PromptPiece& p : m.pieces) add(p);
+      positions += m.positions;
+      continue;
+    }
+    one.tokens[0] = t;
+    add(one);
+    ++positions;
+  }
+  return positions;
 }
 
 size_t PromptPlan::ReusablePrefix(const std::vector<uint64_t>& cached) const {

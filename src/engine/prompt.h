@@ -52,6 +52,24 @@ class PromptPlan {
   std::vector<uint32_t> piece_of_;    // per position
 };
 
+// An image or audio input as a prompt holds it: what replaces its placeholder token (the token a
+// chat template writes for a media content part, <|image|> / <|audio|>). mm::ToPromptMedia makes it.
+struct PromptMedia {
+  int32_t placeholder = -1;         // the token it replaces
+  std::vector<PromptPiece> pieces;  // per block: begin marker, the soft-token rows, end marker
+  size_t positions = 0;             // positions the pieces take
+};
+
+// Appends `tokens` to `out`, replacing the i-th token that is one of `placeholders` by media[i]
+// (whose placeholder must be that token); consecutive token ids share a piece. Fails, appending
+// nothing, when the placeholders and the media do not pair up one to one. Returns the positions
+// appended.
+size_t AppendWithMedia(std::vector<PromptPiece>* out, std::span<const int32_t> tokens,
+                       std::span<const int32_t> placeholders, std::span<const PromptMedia> media);
+
+// The token ids of the pieces, in order (embedding rows left out).
+std::vector<int32_t> TokenIds(std::span<const PromptPiece> pieces);
+
 // Key of an embedding row (exposed for tests).
 uint64_t EmbeddingRowKey(uint64_t piece_key, size_t row);
 

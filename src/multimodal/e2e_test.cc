@@ -11,6 +11,7 @@
 #include "multimodal/media.h"
 #include "multimodal/synthetic_mmproj.h"
 #include "multimodal/test_media.h"
+#include "multimodal/tiny_mm_test.h"
 #include "testutil.h"
 #include "util/error.h"
 
@@ -21,26 +22,10 @@ using nlohmann::json;
 
 constexpr float kLogitTol = 1e-4f;  // golden README: logits vs logits_exact_gelu
 
-std::string Dir() { return g4::testing::SharedPath("golden/multimodal/"); }
+std::string Dir() { return MmDir(); }
 
-ContextOptions Exact(int64_t n_batch = 512) {
-  ContextOptions o;
-  o.math = kernels::Math::kExact;
-  o.kv.n_ctx = 512;
-  o.kv.type_k = o.kv.type_v = GgmlType::F32;
-  o.n_threads = 2;
-  o.n_batch = n_batch;
-  return o;
-}
-
-class E2e : public ::testing::Test {
+class E2e : public TinyMm {
  protected:
-  void SetUp() override {
-    G4_REQUIRE_SHARED();
-    model_ = Model::Load(Dir() + "g4u-mm-tiny.f32.gguf");
-    tok_ = std::make_unique<Tokenizer>(Tokenizer::FromGguf(model_->file()));
-    enc_ = MediaEncoder::Create(*model_, Dir() + "mmproj-g4u-mm-tiny.f32.gguf", kernels::Math::kExact);
-  }
   // All-position logits of tokens_before + media rows + tokens_after, evaluated as one batch.
   std::vector<float> Logits(const std::vector<int32_t>& before, const std::vector<float>& rows,
                             const std::vector<int32_t>& after, int32_t group) {
@@ -57,10 +42,6 @@ class E2e : public ::testing::Test {
     for (int64_t i = 0; i < pos; ++i) std::copy_n(ctx.Logits(static_cast<int>(i)), V, out.begin() + i * V);
     return out;
   }
-  std::unique_ptr<Model> model_;
-  std::unique_ptr<Tokenizer> tok_;
-  std::unique_ptr<MediaEncoder> enc_;
-  ThreadPool pool_{2};
 };
 
 void ExpectLogits(const std::vector<float>& got, const std::vector<float>& want, const json& c, int64_t V) {

@@ -183,20 +183,50 @@ MediaMarkers MediaMarkers::Find(const Tokenizer& tok) {
   return k;
 }
 
+namespace {
+
+int32_t Placeholder(const MediaMarkers& k, MediaKind kind) {
+  return kind == MediaKind::kImage ? k.image_placeholder : k.audio_placeholder;
+}
+
+PromptMedia ToPromptMedia(const MediaMarkers& k, MediaEmbedding m) {
+  const bool image = m.kind == MediaKind::kImage;
+  if (image && (k.image_begin < 0 || k.image_end < 0 || k.image_placeholder < 0)) {
+    Fail("the vocabulary has no <|image> / <|image|> / <image|> tokens: this model does not take images");
+  }
+  if (!image && (k.audio_begin < 0 || k.audio_end < 0 || k.audio_placeholder < 0)) {
+    Fail("the vocabulary has no <|audio> / <|audio|> / <audio|> tokens: this model does not take audio");
+  }
+  if (m.n_embd <= 0 || m.embd.empty() || m.embd.size() != static_cast<size_t>(m.n_tokens() * m.n_embd)) {
+    Fail("media embedding without rows");
+  }
+  PromptMedia out;
+  out.placeholder = Placeholder(k, m.kind);
+  size_t row = 0;
+  for (size_t b = 0; b < m.blocks.size(); ++b) {
+    out.pieces.push_back(PromptPiece{{image ? k.image_begin : k.audio_begin}, {}, false, 0});
+    PromptPiece p;
+    const size_t n = static_cast<size_t>(m.blocks[b]) * static_cast<size_t>(m.n_embd);  // [blocks[b]][n_embd]
+    p.embd.assign(m.embd.begin() + static_cast<std::ptrdiff_t>(row), m.embd.begin() + static_cast<std::ptrdiff_t>(row + n));
+    p.bidirectional = image;
+    p.key = m.key + b;
+    row += n;
+    out.pieces.push_back(std::move(p));
+    out.pieces.push_back(PromptPiece{{image ? k.image_end : k.audio_end}, {}, false, 0});
+    out.positions += static_cast<size_t>(m.blocks[b]) + 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+PromptMedia ToPromptMedia(const Tokenizer& tok, MediaEmbedding m) { return ToPromptMedia(MediaMarkers::Find(tok), std::move(m)); }
+
 std::vector<PromptPiece> ExpandPrompt(const Tokenizer& tok, std::span<const int32_t> tokens,
                                       std::vector<MediaEmbedding> media) {
   const MediaMarkers k = MediaMarkers::Find(tok);
   size_t n_images = 0, n_audio = 0;
-  for (const auto& m : media) {
-    if (m.kind == MediaKind::kImage) {
-      ++n_images;
-      if (k.image_begin < 0 || k.image_end < 0) Fail("the vocabulary has no <|image> / <image|> tokens: this model does not take images");
-    } else {
-      ++n_audio;
-      if (k.audio_begin < 0 || k.audio_end < 0) Fail("the vocabulary has no <|audio> / <audio|> tokens: this model does not take audio");
-    }
-    if (m.n_embd <= 0 || m.embd.size() != static_cast<size_t>(m.n_tokens() * m.n_embd)) Fail("media embedding without rows");
-  }
+  for (const auto& m : media) (m.kind == MediaKind::kImage ? n_images : n_audio)++;
   size_t ph_images = 0, ph_audio = 0;
   for (int32_t t : tokens) {
     ph_images += t >= 0 && t == k.image_placeholder;
@@ -208,50 +238,30 @@ std::vector<PromptPiece> ExpandPrompt(const Tokenizer& tok, std::span<const int3
          "were given",
          ph_images, ph_audio, n_images, n_audio);
   }
-
-  std::vector<PromptPiece> out;
-  auto text = [&](int32_t t) {
-    if (out.empty() || !out.back().embd.empty()) out.emplace_back();
-    out.back().tokens.push_back(t);
-  };
-  auto emit = [&](MediaEmbedding& m) {
-    const bool image = m.kind == MediaKind::kImage;
-    size_t row = 0;
-    for (size_t b = 0; b < m.blocks.size(); ++b) {
-      text(image ? k.image_begin : k.audio_begin);
-      PromptPiece p;
-      const size_t n = static_cast<size_t>(m.blocks[b]) * static_cast<size_t>(m.n_embd);
-      p.embd.assign(m.embd.begin() + static_cast<std::ptrdiff_t>(row), m.embd.begin() + static_cast<std::ptrdiff_t>(row + n));
-      p.bidirectional = image;
-      p.key = m.key + b;
-      row += n;
-      out.push_back(std::move(p));
-      text(image ? k.image_end : k.audio_end);
-    }
-    std::vector<float>().swap(m.embd);
-  };
-
+  std::vector<PromptMedia> items;
+  for (auto& m : media) items.push_back(ToPromptMedia(k, std::move(m)));
+  std::vector<int32_t> ids(tokens.begin(), tokens.end());
   if (!inline_media) {
-    size_t i = 0;
-    if (!tokens.empty() && tokens[0] == tok.bos() && tok.bos() >= 0) text(tokens[i++]);
-    for (auto& m : media) emit(m);
-    for (; i < tokens.size(); ++i) text(tokens[i]);
-    return out;
+    // All media, in the given order, before the text (after a leading BOS).
+    const size_t at = !ids.empty() && tok.bos() >= 0 && ids[0] == tok.bos() ? 1 : 0;
+    std::vector<int32_t> marks;
+    for (const auto& m : items) marks.push_back(m.placeholder);
+    ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(at), marks.begin(), marks.end());
   }
+  // The i-th placeholder of each kind takes the i-th item of that kind.
+  std::vector<PromptMedia> ordered;
   size_t next_image = 0, next_audio = 0;
-  auto next = [&](MediaKind kind, size_t& from) -> MediaEmbedding& {
-    while (media[from].kind != kind) ++from;
-    return media[from++];
+  auto next = [&](int32_t ph, size_t& from) -> PromptMedia& {
+    while (items[from].placeholder != ph) ++from;
+    return items[from++];
   };
-  for (int32_t t : tokens) {
-    if (t == k.image_placeholder) {
-      emit(next(MediaKind::kImage, next_image));
-    } else if (t == k.audio_placeholder) {
-      emit(next(MediaKind::kAudio, next_audio));
-    } else {
-      text(t);
-    }
+  for (int32_t t : ids) {
+    if (t >= 0 && t == k.image_placeholder) ordered.push_back(std::move(next(t, next_image)));
+    if (t >= 0 && t == k.audio_placeholder) ordered.push_back(std::move(next(t, next_audio)));
   }
+  std::vector<PromptPiece> out;
+  const int32_t placeholders[] = {k.image_placeholder, k.audio_placeholder};
+  AppendWithMedia(&out, ids, placeholders, ordered);
   return out;
 }
 

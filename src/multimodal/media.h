@@ -124,6 +124,10 @@ struct MediaMarkers {
   static MediaMarkers Find(const Tokenizer& tok);
 };
 
+// The pieces that replace the placeholder of one embedded input in a prompt (the rows move into
+// them). Fails when the vocabulary lacks the input's markers.
+PromptMedia ToPromptMedia(const Tokenizer& tok, MediaEmbedding m);
+
 // Replaces the i-th placeholder token of each kind by the i-th media item of that kind, each block
 // wrapped in the begin/end markers. A prompt without any placeholder gets all media, in the given
 // order, before its text (after a leading BOS). Otherwise the placeholder counts must equal the
