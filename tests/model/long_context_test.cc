@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ostream>
 #include <random>
 
 #include "model/context.h"
@@ -30,6 +31,10 @@ struct Mode {
   kernels::Math math;
   GgmlType cache;
 };
+
+void PrintTo(const Mode& m, std::ostream* os) {
+  *os << (m.math == kernels::Math::kExact ? "exact math, " : "fast math, ") << TypeName(m.cache) << " cache";
+}
 
 ContextOptions Opt(Mode mode, int64_t n_batch, int64_t slack) {
   ContextOptions o;
