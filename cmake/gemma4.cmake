@@ -40,7 +40,7 @@ target_precompile_headers(gemma4_test_pch PRIVATE
   <gtest/gtest.h> <nlohmann/json.hpp> <algorithm> <cmath> <cstdint> <cstring> <functional> <map> <memory>
   <string> <thread> <vector>)
 
-add_library(gemma4_testutil STATIC ${PROJECT_SOURCE_DIR}/tests/testutil.cc)
+add_library(gemma4_testutil STATIC ${PROJECT_SOURCE_DIR}/tests/testutil.cc ${PROJECT_SOURCE_DIR}/tests/chi_square.cc)
 target_include_directories(gemma4_testutil PUBLIC ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(gemma4_testutil PUBLIC GTest::gtest)
 target_compile_definitions(gemma4_testutil PRIVATE

@@ -655,30 +655,22 @@ void Scheduler::Verify(Slot& s, int first, int nd) {
   const auto P = static_cast<int64_t>(s.cached_keys.size()) - 1;  // the bonus token's position
   const std::vector<int32_t> drafts = std::move(a.draft.tokens);
   a.draft.tokens.clear();
-  // The longest prefix of the drafts the target accepts, then the target's own next token.
+  // The longest prefix of the drafts the target accepts, then the target's own next token. At each
+  // draft's row the target draws its token exactly as it would without drafting (greedy: the argmax)
+  // and keeps the draft when the two agree. For a sampled request this IS speculative rejection
+  // sampling against the deterministic draft (a point mass q at d: keep d with probability
+  // min(1, p(d)/q(d)) = p(d), else draw from norm(max(0, p - q)) = p without d), done with the very
+  // random numbers plain decoding uses: one draw per token delivered, whatever the number of drafts.
+  // So a seeded request gives the same tokens with or without drafting, and however many drafts the
+  // other requests in the batch leave it room for.
   int n_acc = 0;
   int32_t next = -1;
-  std::vector<TokenProb> p;
   for (int j = 0; j < nd; ++j) {
-    const float* logits = ctx_->Logits(first + j);
     const int32_t d = drafts[static_cast<size_t>(j)];
-    if (a.spec.sampling.Greedy()) {
-      const int32_t t = a.sampler->Sample(logits);
-      if (t != d) {
-        next = t;
-        break;
-      }
-    } else {
-      // The drafts are deterministic (a point mass): accept d with probability p(d), else draw
-      // from the rest of p. The output keeps the target's distribution.
-      a.sampler->Distribution(logits, &p);
-      const double u1 = a.sampler->Uniform(), u2 = a.sampler->Uniform();
-      bool accepted = false;
-      const int32_t t = SpeculativeAccept(p, {}, d, u1, u2, &accepted);
-      if (!accepted) {
-        next = t;
-        break;
-      }
+    const int32_t t = a.sampler->Sample(ctx_->Logits(first + j));
+    if (opt_.test_keep_draft ? !opt_.test_keep_draft(d, t) : t != d) {
+      next = t;
+      break;
     }
     a.sampler->Accept(d);
     ++n_acc;

@@ -14,11 +14,13 @@
 //     hidden state, or a draft model with one sequence per slot in its own context), and the bonus
 //     token plus the drafts of ALL generating requests are verified in the same single forward pass
 //     (with the prompt chunks). Each request keeps its longest accepted prefix plus the target's
-//     next token and rolls its cache back (KvCache::Truncate). Greedy requests get exactly the
-//     tokens they get without drafting; sampled ones use rejection sampling against the (point mass)
-//     draft, so their distribution is unchanged. Requests with a constraint (JSON output, forced tool
-//     calls) are decoded one token per step; so is a request with images or audio when the drafter
-//     is a separate model (it cannot read the target's embeddings).
+//     next token and rolls its cache back (KvCache::Truncate). The target draws its token at each
+//     draft's row as it would without drafting and keeps the draft when they agree (for sampled
+//     requests, speculative rejection sampling against the deterministic draft), so every request,
+//     greedy or seeded, gets exactly the tokens it gets without drafting. Requests with a
+//     constraint (JSON output, forced tool calls) are decoded one token per step; so is a request
+//     with images or audio when the drafter is a separate model (it cannot read the target's
+//     embeddings).
 //
 // Results are delivered through callbacks that run on the scheduler thread; they must be quick (hand
 // the data to another thread) and must not call back into the scheduler except Cancel().
@@ -62,6 +64,10 @@ struct SchedulerOptions {
   DraftMode draft_mode = DraftMode::kNone;
   const Model* draft_model = nullptr;
   int draft_max = 8;  // most drafted tokens per request and step (adapts to the acceptance rate)
+  // Tests only: decides whether a request keeps a draft, given the draft and the token the target
+  // drew at its row (null: when they are equal). Lets the statistical tests show that they detect a
+  // wrong acceptance rule.
+  std::function<bool(int32_t draft, int32_t drawn)> test_keep_draft;
 };
 
 // Constrained decoding (JSON output, forced tool calls): decides which tokens may come next.

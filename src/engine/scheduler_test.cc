@@ -2,14 +2,18 @@
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <future>
-#include <random>
 
+#include "engine/scheduler_test_util.h"
 #include "testutil.h"
 
 namespace g4 {
 namespace {
+
+using test::Opts;
+using test::Prompt;
+using test::Spec;
+using test::Waiter;
 
 struct Fixture {
   std::unique_ptr<Model> model;
@@ -23,49 +27,6 @@ Fixture Load(const char* file = "golden/g4u-tiny/g4u-tiny.f32.gguf") {
   return f;
 }
 
-SchedulerOptions Opts(int slots, int64_t batch = 64) {
-  SchedulerOptions o;
-  o.n_slots = slots;
-  o.n_ctx = 512;
-  o.n_batch = batch;
-  o.n_threads = 2;
-  o.math = kernels::Math::kExact;
-  o.type_k = o.type_v = GgmlType::F32;
-  return o;
-}
-
-std::vector<int32_t> Prompt(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t{2};
-  while (static_cast<int>(t.size()) < n) t.push_back(3 + static_cast<int32_t>(rng() % 500));
-  return t;
-}
-
-// Submits and waits for the result.
-struct Waiter {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<uint64_t, RequestResult> done;
-  RequestSpec Spec(const std::vector<int32_t>& prompt, int max_tokens) {
-    RequestSpec s;
-    s.prompt.push_back({prompt, {}, false, 0});
-    s.sampling.temperature = 0;
-    s.stop.max_tokens = max_tokens;
-    s.on_done = [this](const RequestResult& r) {
-      std::lock_guard<std::mutex> l(mu);
-      done[r.id] = r;
-      cv.notify_all();
-    };
-    return s;
-  }
-  RequestResult Wait(uint64_t id) {
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait_for(l, std::chrono::seconds(120), [&] { return done.count(id) > 0; });
-    EXPECT_TRUE(done.count(id)) << "request " << id << " did not finish";
-    return done[id];
-  }
-};
-
 class Concurrent : public ::testing::TestWithParam<bool> {};
 
 // Exactly equal, in both numerics: the kernels give every row the same result whatever else is in the
@@ -74,27 +35,19 @@ TEST_P(Concurrent, GreedyRequestsEqualEachAlone) {
   G4_REQUIRE_SHARED();
   const bool fast = GetParam();
   Fixture f = Load(fast ? "golden/g4u-tiny/g4u-tiny.q8_0.gguf" : "golden/g4u-tiny/g4u-tiny.f32.gguf");
-  auto opts = [&](int slots, int64_t batch) {
-    SchedulerOptions o = Opts(slots, batch);
-    if (fast) {
-      o.math = kernels::Math::kFast;
-      o.type_k = o.type_v = GgmlType::F16;
-    }
-    return o;
-  };
   std::vector<std::vector<int32_t>> prompts;
   for (int i = 0; i < 6; ++i) prompts.push_back(Prompt(5 + 17 * i, 100 + i));
   std::vector<std::vector<int32_t>> alone;
   {
-    Scheduler s(*f.model, *f.tok, opts(1, 64));
+    Scheduler s(*f.model, *f.tok, Opts(1, 64, !fast));
     Waiter w;
-    for (auto& p : prompts) alone.push_back(w.Wait(s.Submit(w.Spec(p, 24))).tokens);
+    for (auto& p : prompts) alone.push_back(w.Wait(w.Submit(s, Spec(p, 24))).tokens);
   }
   // Six requests over four slots with a small batch: continuous batching, chunked prefill, queueing.
-  Scheduler s(*f.model, *f.tok, opts(4, 24));
+  Scheduler s(*f.model, *f.tok, Opts(4, 24, !fast));
   Waiter w;
   std::vector<uint64_t> ids;
-  for (auto& p : prompts) ids.push_back(s.Submit(w.Spec(p, 24)));
+  for (auto& p : prompts) ids.push_back(w.Submit(s, Spec(p, 24)));
   for (size_t i = 0; i < ids.size(); ++i) {
     const RequestResult r = w.Wait(ids[i]);
     EXPECT_EQ(r.tokens, alone[i]) << "request " << i;
@@ -119,13 +72,13 @@ TEST(Scheduler, PrefixCachingReusesTheSharedPrompt) {
   {
     Scheduler s(*f.model, *f.tok, Opts(1));
     Waiter w;
-    fresh_b = w.Wait(s.Submit(w.Spec(b, 10))).tokens;
+    fresh_b = w.Wait(w.Submit(s, Spec(b, 10))).tokens;
   }
   Scheduler s(*f.model, *f.tok, Opts(2));
   Waiter w;
-  const auto ra = w.Wait(s.Submit(w.Spec(a, 10)));
+  const auto ra = w.Wait(w.Submit(s, Spec(a, 10)));
   EXPECT_EQ(ra.n_cached, 0);
-  const auto rb = w.Wait(s.Submit(w.Spec(b, 10)));
+  const auto rb = w.Wait(w.Submit(s, Spec(b, 10)));
   EXPECT_EQ(rb.n_cached, 120);  // the shared system prompt came from the cache
   EXPECT_EQ(rb.tokens, fresh_b);
 }
@@ -141,7 +94,7 @@ TEST(Scheduler, QueueFullAndPromptTooLong) {
   int refused = 0;
   for (int i = 0; i < 8; ++i) {
     try {
-      ids.push_back(s.Submit(w.Spec(Prompt(40, i), 200)));
+      ids.push_back(w.Submit(s, Spec(Prompt(40, i), 200)));
     } catch (const QueueFullError&) {
       ++refused;
     }
@@ -150,7 +103,7 @@ TEST(Scheduler, QueueFullAndPromptTooLong) {
   for (auto id : ids) s.Cancel(id);
   for (auto id : ids) EXPECT_EQ(w.Wait(id).finish, FinishReason::kCancelled);
   try {
-    s.Submit(w.Spec(Prompt(600, 1), 5));
+    w.Submit(s, Spec(Prompt(600, 1), 5));
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("the prompt has 600 tokens but a request's context holds 512"),
@@ -165,18 +118,18 @@ TEST(Scheduler, CancelFreesTheSlotAtOnce) {
   Waiter w;
   std::promise<void> started;
   bool once = false;
-  auto spec = w.Spec(Prompt(10, 3), 100000);
+  auto spec = Spec(Prompt(10, 3), 100000);
   spec.on_token = [&](const TokenEvent&) {
     if (!once) started.set_value();
     once = true;
     return true;
   };
-  const uint64_t id = s.Submit(std::move(spec));
+  const uint64_t id = w.Submit(s, std::move(spec));
   started.get_future().wait();
   s.Cancel(id);
   EXPECT_EQ(w.Wait(id).finish, FinishReason::kCancelled);
   // The single slot serves the next request.
-  const auto r = w.Wait(s.Submit(w.Spec(Prompt(10, 4), 3)));
+  const auto r = w.Wait(w.Submit(s, Spec(Prompt(10, 4), 3)));
   EXPECT_EQ(r.tokens.size(), 3u);
 }
 
@@ -201,10 +154,10 @@ TEST(Scheduler, ConstrainedDecodingFollowsTheConstraint) {
   Fixture f = Load();
   Scheduler s(*f.model, *f.tok, Opts(2));
   Waiter w;
-  auto spec = w.Spec(Prompt(12, 5), 50);
+  auto spec = Spec(Prompt(12, 5), 50);
   spec.sampling.temperature = 0.9f;
   spec.constraint = std::make_shared<Digits>();
-  const auto r = w.Wait(s.Submit(std::move(spec)));
+  const auto r = w.Wait(w.Submit(s, std::move(spec)));
   ASSERT_EQ(r.text.size(), 6u) << r.text;
   for (char c : r.text) EXPECT_TRUE(c >= '0' && c <= '9') << r.text;
 }
@@ -214,12 +167,12 @@ TEST(Scheduler, DrainFinishesInFlightRequests) {
   Fixture f = Load();
   auto s = std::make_unique<Scheduler>(*f.model, *f.tok, Opts(2));
   Waiter w;
-  const uint64_t a = s->Submit(w.Spec(Prompt(20, 8), 16));
-  const uint64_t b = s->Submit(w.Spec(Prompt(20, 9), 16));
+  const uint64_t a = w.Submit(*s, Spec(Prompt(20, 8), 16));
+  const uint64_t b = w.Submit(*s, Spec(Prompt(20, 9), 16));
   s->Shutdown(/*drain=*/true);
   EXPECT_EQ(w.Wait(a).finish, FinishReason::kLength);
   EXPECT_EQ(w.Wait(b).finish, FinishReason::kLength);
-  EXPECT_THROW(s->Submit(w.Spec(Prompt(5, 1), 1)), Error);
+  EXPECT_THROW(w.Submit(*s, Spec(Prompt(5, 1), 1)), Error);
 }
 
 }  // namespace
