@@ -7,9 +7,9 @@
 // its group's columns in chunks, decodes the chunk of each panel (levels and scales, or f32 values)
 // into an L1-resident buffer, and runs a register-tile kernel (V::kPanels panels x T tokens) over
 // every token tile: with many tokens (prompt processing, compute-bound) each decoded chunk serves
-// them all. K-quants with few tokens (generation, bandwidth-bound) skip the buffer: QuantTileK
-// decodes in registers and dots straight from the packed tiles, with software prefetch, so weights
-// stream at memory speed.
+// them all. K-quants with few tokens (generation, bandwidth-bound; V::kDirectTokens, AVX-512
+// only) skip the buffer: QuantTileK decodes in registers and dots straight from the packed tiles,
+// with software prefetch, so weights stream at memory speed.
 //
 // Every output lane is one row: it accumulates its own row's blocks in column order, with the
 // formula of RefDotQuant / RefDotFloat (ops.h) and no horizontal sums, so its value does not depend
@@ -353,7 +353,7 @@ void QuantPanelsDirect(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratc
 template <GgmlType kType>
 void QuantPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
   using Ty = Tile<kType>;
-  if constexpr (Ty::kClass == KClass::kK || Ty::kClass == KClass::kK6) {
+  if constexpr (V::kDirectTokens > 0 && (Ty::kClass == KClass::kK || Ty::kClass == KClass::kK6)) {
     if (a.n <= V::kDirectTokens) return QuantPanelsDirect<kType>(a, p0, p1, s);
   }
   const int64_t cols = a.w.cols, bs = Ty::kBlock;
