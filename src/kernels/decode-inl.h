@@ -126,77 +126,142 @@ struct Tile<GgmlType::Q8_0> {
   }
 };
 
-// Q4_K / Q5_K scales: the 12 bytes of each row as three dwords (UnpackScaleMinK4 on all rows).
-inline void DecodeScalesK4(const uint8_t* s, int32_t* sc, int32_t* mp) {
-  const U32x16 u0 = LoadV<U32x16>(s), u1 = LoadV<U32x16>(s + 64), u2 = LoadV<U32x16>(s + 128);
-  const U32x16 w[4] = {u0 & 0x3f3f3f3fu, (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u), u1 & 0x3f3f3f3fu,
-                       ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)};
-  for (int j = 0; j < 8; ++j) StoreV(sc + 16 * j, (w[j / 4] >> (8 * (j % 4))) & 0xffu);
-  for (int i = 0; i < 4; ++i) {
-    const U32x16 m = w[2 + i / 2] >> (16 * (i % 2));  // bytes m_2i, m_2i+1 in the low half
-    StoreV(mp + 16 * i, (m & 0xffu) | ((m & 0xff00u) << 8));
-  }
-}
+// ---- K-quants (super-blocks of 256) ----
+//
+// Their tiles are read in units, which both consumers share: Decode (into the decoded form above,
+// for many tokens) and the few-token kernel of tiling-inl.h, which dots the levels straight from
+// registers and never stores them. A unit is the loads of the packed tile that complete
+// kUnitGroups groups at once; UnitLevels gives step s (< kGroupSteps) of each of those groups
+// (levels of elements 4 * (kGroupSteps * UnitGroup(u, k) + s) + i, as in the decoded form), and
+// Scales the groups' integer scales (and, for Q4_K/Q5_K, the mins in pairs) of the 16 rows.
 
-template <bool kFive>
-inline void DecodeK4K5(const uint8_t* tiles, int64_t nb, const Decoded& o) {
-  constexpr int64_t kTile = kFive ? 2816 : 2304, kScales = kFive ? 2560 : 2048;
-  for (int64_t b = 0; b < nb; ++b, tiles += kTile) {
-    uint8_t* q = o.q + b * 4096;
-    for (int c = 0; c < 4; ++c) {
-      for (int s = 0; s < 8; ++s) {
-        const U8x64 v = LoadV<U8x64>(tiles + 64 * (8 * c + s));
-        U8x64 lo = v & 15, hi = v >> 4;
-        if constexpr (kFive) {
-          const U8x64 h = LoadV<U8x64>(tiles + 2048 + 64 * s);
-          lo |= ((h >> (2 * c)) & 1) << 4;
-          hi |= ((h >> (2 * c + 1)) & 1) << 4;
-        }
-        StoreV(q + 64 * (16 * c + s), lo);
-        StoreV(q + 64 * (16 * c + 8 + s), hi);
-      }
+// Levels of one K-quant super-block in the decoded form (q: 64 steps of 64 bytes).
+template <typename Ty>
+inline void DecodeLevelsK(const uint8_t* tile, uint8_t* q) {
+  for (int u = 0; u < Ty::kUnits; ++u) {
+    for (int s = 0; s < Ty::kGroupSteps; ++s) {
+      U8x64 lv[Ty::kUnitGroups];
+      Ty::UnitLevels(tile, u, s, lv);
+      for (int k = 0; k < Ty::kUnitGroups; ++k) StoreV(q + 64 * (Ty::kGroupSteps * Ty::UnitGroup(u, k) + s), lv[k]);
     }
-    DecodeScalesK4(tiles + kScales, o.i0 + b * 128, o.i1 + b * 64);
-    StoreHalves(tiles + kScales + 192, o.f0 + b * 16);
-    StoreHalves(tiles + kScales + 224, o.f1 + b * 16);
   }
 }
 
-template <>
-struct Tile<GgmlType::Q4_K> {
-  static constexpr KClass kClass = KClass::kK;
-  static constexpr int kBlock = 256, kOffset = 0;
-  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) { DecodeK4K5<false>(tiles, nb, o); }
-};
-template <>
-struct Tile<GgmlType::Q5_K> {
-  static constexpr KClass kClass = KClass::kK;
-  static constexpr int kBlock = 256, kOffset = 0;
-  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) { DecodeK4K5<true>(tiles, nb, o); }
+// Q4_K / Q5_K scales: the 12 bytes of each row as three dwords (UnpackScaleMinK4 on all rows):
+// w[0] = sc_0..3, w[1] = sc_4..7, w[2] = m_0..3, w[3] = m_4..7, one byte each.
+struct ScalesK4 {
+  using Vec = U32x16;
+  U32x16 w[4];
+  ScalesK4() = default;
+  explicit ScalesK4(const uint8_t* s) {
+    const U32x16 u0 = LoadV<U32x16>(s), u1 = LoadV<U32x16>(s + 64), u2 = LoadV<U32x16>(s + 128);
+    w[0] = u0 & 0x3f3f3f3fu;
+    w[1] = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
+    w[2] = u1 & 0x3f3f3f3fu;
+    w[3] = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
+  }
+  void Scale(int j, U32x16* sc) const { *sc = (w[j / 4] >> (8 * (j % 4))) & 0xffu; }
+  // m_2i | m_2i+1 << 16 (the operand of DotPairs with the activations' sum pairs).
+  void MinPair(int i, U32x16* mp) const {
+    const U32x16 m = w[2 + i / 2] >> (16 * (i % 2));  // bytes m_2i, m_2i+1 in the low half
+    *mp = (m & 0xffu) | ((m & 0xff00u) << 8);
+  }
 };
 
+// Q4_K / Q5_K: unit u is the 8 steps of qs holding elements [64u, 64u + 64): low nibbles are group
+// 2u, high nibbles group 2u + 1 (Q5_K adds bit 2u / 2u + 1 of qh as bit 4).
+template <bool kFive>
+struct TileK4K5 {
+  static constexpr KClass kClass = KClass::kK;
+  static constexpr int kBlock = 256, kOffset = 0;
+  static constexpr int64_t kTileBytes = kFive ? 2816 : 2304, kScalesAt = kFive ? 2560 : 2048;
+  static constexpr int kGroups = 8, kGroupSteps = 8, kUnits = 4, kUnitGroups = 2;
+  static constexpr int UnitGroup(int u, int k) { return 2 * u + k; }
+  using Scales = ScalesK4;
+
+  static void UnitLevels(const uint8_t* tile, int u, int s, U8x64* lv) {
+    const U8x64 v = LoadV<U8x64>(tile + 64 * (8 * u + s));
+    U8x64 lo = v & 15, hi = v >> 4;
+    if constexpr (kFive) {
+      const U8x64 h = LoadV<U8x64>(tile + 2048 + 64 * s);
+      lo |= ((h >> (2 * u)) & 1) << 4;
+      hi |= ((h >> (2 * u + 1)) & 1) << 4;
+    }
+    lv[0] = lo;
+    lv[1] = hi;
+  }
+  static const uint8_t* Halves(const uint8_t* tile) { return tile + kScalesAt + 192; }   // f16[16] d
+  static const uint8_t* MinHalves(const uint8_t* tile) { return tile + kScalesAt + 224; }  // f16[16] dmin
+
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
+    for (int64_t b = 0; b < nb; ++b, tiles += kTileBytes) {
+      DecodeLevelsK<TileK4K5>(tiles, o.q + b * 4096);
+      const Scales sc(tiles + kScalesAt);
+      U32x16 v;
+      for (int j = 0; j < kGroups; ++j) {
+        sc.Scale(j, &v);
+        StoreV(o.i0 + b * 128 + 16 * j, v);
+      }
+      for (int i = 0; i < 4; ++i) {
+        sc.MinPair(i, &v);
+        StoreV(o.i1 + b * 64 + 16 * i, v);
+      }
+      StoreHalves(Halves(tiles), o.f0 + b * 16);
+      StoreHalves(MinHalves(tiles), o.f1 + b * 16);
+    }
+  }
+};
+
+template <>
+struct Tile<GgmlType::Q4_K> : TileK4K5<false> {};
+template <>
+struct Tile<GgmlType::Q5_K> : TileK4K5<true> {};
+
+// Q6_K scales: 16 signed bytes per row as four dwords.
+struct ScalesK6 {
+  using Vec = I32x16;
+  I32x16 w[4];
+  ScalesK6() = default;
+  explicit ScalesK6(const uint8_t* s) {
+    for (int i = 0; i < 4; ++i) w[i] = LoadV<I32x16>(s + 64 * i);
+  }
+  void Scale(int j, I32x16* sc) const { *sc = (w[j / 4] << (24 - 8 * (j % 4))) >> 24; }  // sign-extended byte j % 4
+};
+
+// Q6_K: the 16 packed steps (h, s) each hold elements 128h + 4s + i (+ 32, + 64, + 96): low and
+// high nibbles of ql[64h + 4s + i] and ql[64h + 32 + 4s + i], 2-bit pairs of qh[32h + 4s + i].
+// Unit u = (h, s / 4, which ql) gives, over 4 steps, two groups of 16: with x = ql0 (u even),
+// groups 8h + s / 4 (low nibbles, qh bits 0-1) and 8h + 4 + s / 4 (high nibbles, bits 4-5); with
+// x = ql1, groups 8h + 2 + s / 4 (bits 2-3) and 8h + 6 + s / 4 (bits 6-7).
 template <>
 struct Tile<GgmlType::Q6_K> {
   static constexpr KClass kClass = KClass::kK6;
   static constexpr int kBlock = 256, kOffset = 32;
+  static constexpr int64_t kTileBytes = 3360, kScalesAt = 3072;
+  static constexpr int kGroups = 16, kGroupSteps = 4, kUnits = 8, kUnitGroups = 2;
+  // u = 4h + 2 * half + which: groups 8h + 2 * which + half and 8h + 4 + 2 * which + half.
+  static constexpr int UnitGroup(int u, int k) { return 8 * (u / 4) + 4 * k + 2 * (u % 2) + u / 2 % 2; }
+  using Scales = ScalesK6;
+
+  static void UnitLevels(const uint8_t* tile, int u, int s, U8x64* lv) {
+    const int which = u % 2;
+    const uint8_t* base = tile + 192 * (8 * (u / 4) + 4 * (u / 2 % 2) + s);
+    const U8x64 x = LoadV<U8x64>(base + 64 * which), qh = LoadV<U8x64>(base + 128) >> (2 * which);
+    lv[0] = (x & 15) | ((qh & 3) << 4);
+    lv[1] = (x >> 4) | (((qh >> 4) & 3) << 4);
+  }
+  static const uint8_t* Halves(const uint8_t* tile) { return tile + 3328; }  // f16[16] d
+
   static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
-    for (int64_t b = 0; b < nb; ++b, tiles += 3360) {
-      uint8_t* q = o.q + b * 4096;
-      for (int h = 0; h < 2; ++h) {
-        for (int s = 0; s < 8; ++s) {
-          const uint8_t* base = tiles + 192 * (8 * h + s);
-          const U8x64 ql0 = LoadV<U8x64>(base), ql1 = LoadV<U8x64>(base + 64), qh = LoadV<U8x64>(base + 128);
-          StoreV(q + 64 * (32 * h + s), (ql0 & 15) | ((qh & 3) << 4));
-          StoreV(q + 64 * (32 * h + 8 + s), (ql1 & 15) | (((qh >> 2) & 3) << 4));
-          StoreV(q + 64 * (32 * h + 16 + s), (ql0 >> 4) | (((qh >> 4) & 3) << 4));
-          StoreV(q + 64 * (32 * h + 24 + s), (ql1 >> 4) | ((qh >> 6) << 4));
-        }
+    for (int64_t b = 0; b < nb; ++b, tiles += kTileBytes) {
+      DecodeLevelsK<Tile>(tiles, o.q + b * 4096);
+      const Scales sc(tiles + kScalesAt);
+      for (int j = 0; j < kGroups; ++j) {
+        I32x16 v;
+        sc.Scale(j, &v);
+        StoreV(o.i0 + b * 256 + 16 * j, v);
       }
-      for (int j = 0; j < 16; ++j) {
-        const I32x16 w = LoadV<I32x16>(tiles + 3072 + 64 * (j / 4));
-        StoreV(o.i0 + b * 256 + 16 * j, (w << (24 - 8 * (j % 4))) >> 24);  // sign-extended byte j % 4
-      }
-      StoreHalves(tiles + 3328, o.f0 + b * 16);
+      StoreHalves(Halves(tiles), o.f0 + b * 16);
     }
   }
 };

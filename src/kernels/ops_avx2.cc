@@ -113,6 +113,9 @@ struct V {
   static constexpr bool kSignedQ8 = true;  // Q8_0 levels are the int8 values (|w| * sign(x, w))
   static constexpr int kPanels = 1;        // panels per register tile and unit of work
   static constexpr int kQuantTokens = 2;   // token tile of the integer kernels
+  // QuantTileK is off (the panel path serves every n): without AVX-512, GCC keeps the decoders'
+  // 64-byte vectors in memory, and decoding them in registers is 4x slower than the buffer.
+  static constexpr int kDirectTokens = 0;
   static constexpr int kFloatTokens = 4;   // and of the float kernels
 
   static I Zero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }

@@ -91,6 +91,7 @@ struct V {
   static constexpr bool kSignedQ8 = false;  // Q8_0 levels are value + 128, for vpdpbusd
   static constexpr int kPanels = 2;         // panels per register tile and unit of work
   static constexpr int kQuantTokens = 4;    // token tile of the integer kernels
+  static constexpr int kDirectTokens = 4;   // K-quants with at most this many tokens: QuantTileK
   static constexpr int kFloatTokens = 6;    // and of the float kernels
 
   static I Zero() { return _mm512_setzero_si512(); }

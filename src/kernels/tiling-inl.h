@@ -3,12 +3,13 @@
 // policy `V`, whose I / F types hold 16 int32 / float lanes: one lane per row of a panel (one
 // AVX-512 register, two AVX2 registers).
 //
-// One strategy for every number of tokens. Work is split over threads by groups of V::kPanels
-// panels (panel.h); a thread walks its group's columns in chunks, decodes the chunk of each panel
-// (levels and scales, or f32 values) into an L1-resident buffer, and runs a register-tile kernel
-// (V::kPanels panels x T tokens) over every token tile. With one token this streams each weight
-// byte once (generation is bandwidth-bound); with many, each decoded chunk serves all tokens
-// (prompt processing is compute-bound).
+// Work is split over threads by groups of V::kPanels panels (panel.h). In general a thread walks
+// its group's columns in chunks, decodes the chunk of each panel (levels and scales, or f32 values)
+// into an L1-resident buffer, and runs a register-tile kernel (V::kPanels panels x T tokens) over
+// every token tile: with many tokens (prompt processing, compute-bound) each decoded chunk serves
+// them all. K-quants with few tokens (generation, bandwidth-bound; V::kDirectTokens, AVX-512
+// only) skip the buffer: QuantTileK decodes in registers and dots straight from the packed tiles,
+// with software prefetch, so weights stream at memory speed.
 //
 // Every output lane is one row: it accumulates its own row's blocks in column order, with the
 // formula of RefDotQuant / RefDotFloat (ops.h) and no horizontal sums, so its value does not depend
@@ -47,6 +48,45 @@ inline const uint8_t* PanelTiles(const Matrix& w, int64_t panel, int64_t b0, int
 }
 
 // ---- Integer kernels (Math::kFast, quantized weights) ----
+
+// The float steps of K-quant super-block sb for NP panels x T tokens, those of RefDotQuant (ops.h):
+// acc = fma(sumi, xd * d, acc), then for Q4_K/Q5_K acc = fma(summ, -(xd * dmin), acc), where
+// summ = sum_i (m_2i, m_2i+1) . (xsum_2i, xsum_2i+1) with mins(p, i) the pairs of panel p.
+template <KClass kClass, int NP, int T, typename MinsFn>
+inline void SuperBlockFloat(typename V::F (&acc)[NP][T], const typename V::I (&sumi)[NP][T], const typename V::F* d,
+                            const typename V::F* dmin, MinsFn mins, const QuantActs& a, int64_t t0, int64_t sb) {
+  using I = typename V::I;
+  using F = typename V::F;
+  constexpr int kGroups = kClass == KClass::kK ? 8 : 16;
+  I summ[NP][T];
+  if constexpr (kClass == KClass::kK) {
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) summ[p][t] = V::Zero();
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) {
+        const I mp = mins(p, i);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) summ[p][t] = V::DotPairs(summ[p][t], mp, a.spt(t0 + t)[sb * 4 + i]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    const F xd = V::FSet1(a.dt(t0 + t)[sb * kGroups]);
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) {
+      acc[p][t] = V::Fma(V::ToF(sumi[p][t]), V::Mul(xd, d[p]), acc[p][t]);
+      if constexpr (kClass == KClass::kK) {
+        acc[p][t] = V::Fma(V::ToF(summ[p][t]), V::Neg(V::Mul(xd, dmin[p])), acc[p][t]);
+      }
+    }
+  }
+}
 
 // acc[p][t] for NP panels x T tokens over decoded blocks [0, nb) of Ty, which are activation blocks
 // starting at column k0. Loads the accumulators from y when `accumulate`.
@@ -136,42 +176,122 @@ void QuantTile(const Decoded* dec, int64_t nb, const QuantActs& a, int64_t t0, i
           for (int t = 0; t < T; ++t) sumi[p][t] = V::Add(sumi[p][t], V::MulLo(is[p][t], sc));
         }
       }
-      if constexpr (Ty::kClass == KClass::kK) {
-        I summ[NP][T];
+      F d[NP], dmin[NP] = {};
 #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
+      for (int p = 0; p < NP; ++p) {
+        d[p] = V::FLoad(dec[p].f0 + 16 * b);
+        if constexpr (Ty::kClass == KClass::kK) dmin[p] = V::FLoad(dec[p].f1 + 16 * b);
+      }
+      SuperBlockFloat<Ty::kClass, NP, T>(
+          acc, sumi, d, dmin, [&](int p, int i) { return V::Load(dec[p].i1 + (b * 4 + i) * 16); }, a, t0, sb0 + b);
+    }
+  }
 #pragma GCC unroll 16
-          for (int p = 0; p < NP; ++p) summ[p][t] = V::Zero();
-        }
+  for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) V::StoreRows(y + t * ldy + p * 16, acc[p][t], nrows[p]);
+  }
+}
+
+// Few tokens (generation), K-quants: the levels are decoded in registers, unit by unit
+// (decode-inl.h), and dotted at once, straight from the packed tiles of NP panels (blocks [0, nb)
+// of the run starting at column k0, tokens 0..T-1). Nothing is stored but y: each weight byte is
+// loaded once, so the kernel streams at memory speed, and no decoded buffer is written and read
+// back (with so few tokens there is no reuse to pay for it). Per group of 32 (16 for Q6_K) the
+// int32 dot product is scaled by the group's 6-bit (8-bit) scale with one integer multiply and
+// summed over the super-block; then the float steps are QuantTile's (SuperBlockFloat), so both
+// kernels give the same bits.
+constexpr int64_t kPrefetchTiles = 2;  // QuantTileK: software prefetch distance, in tiles of each panel
+
+template <GgmlType kType, int NP, int T>
+void QuantTileK(const uint8_t* const* tiles, int64_t nb, const QuantActs& a, int64_t k0, float* y, int64_t ldy,
+                const int* nrows, bool accumulate) {
+  using Ty = Tile<kType>;
+  using I = typename V::I;
+  using F = typename V::F;
+  F acc[NP][T];
+  const int8_t* xq[T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    xq[t] = a.qt(t) + k0;
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) acc[p][t] = accumulate ? V::LoadRows(y + t * ldy + p * 16, nrows[p]) : V::FZero();
+  }
+  const int64_t sb0 = k0 / 256;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* tile[NP];
+    typename Ty::Scales sc[NP];
+    I sumi[NP][T];
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) {
+      tile[p] = tiles[p] + b * Ty::kTileBytes;
+      sc[p] = typename Ty::Scales(tile[p] + Ty::kScalesAt);
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) sumi[p][t] = V::Zero();
+    }
+    const int64_t g0 = (sb0 + b) * Ty::kGroups;
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) {  // the hardware prefetcher alone leaves DRAM idle between tiles
+#pragma GCC unroll 64
+      for (int64_t at = 0; at < Ty::kTileBytes; at += 64) __builtin_prefetch(tile[p] + kPrefetchTiles * Ty::kTileBytes + at);
+    }
+#pragma GCC unroll 8
+    for (int u = 0; u < Ty::kUnits; ++u) {
+      I is[NP][T][Ty::kUnitGroups];
+#pragma GCC unroll 16
+      for (int t = 0; t < T; ++t) {
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) {
+        for (int k = 0; k < Ty::kUnitGroups; ++k) {
+          const I bias = Ty::kOffset != 0 ? V::Set1(a.biast(t)[g0 + Ty::UnitGroup(u, k)]) : V::Zero();
 #pragma GCC unroll 16
-          for (int p = 0; p < NP; ++p) {
-            const I mp = V::Load(dec[p].i1 + (b * 4 + i) * 16);
-#pragma GCC unroll 16
-            for (int t = 0; t < T; ++t) summ[p][t] = V::DotPairs(summ[p][t], mp, a.spt(t0 + t)[(sb0 + b) * 4 + i]);
-          }
+          for (int p = 0; p < NP; ++p) is[p][t][k] = bias;
         }
+      }
+#pragma GCC unroll 8
+      for (int s = 0; s < Ty::kGroupSteps; ++s) {
 #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
-          const F xd = V::FSet1(a.dt(t0 + t)[(sb0 + b) * kGroups]);
+        for (int p = 0; p < NP; ++p) {
+          U8x64 lv[Ty::kUnitGroups];
+          Ty::UnitLevels(tile[p], u, s, lv);
+#pragma GCC unroll 4
+          for (int k = 0; k < Ty::kUnitGroups; ++k) {
+            const I w = V::Load(&lv[k]);
+            const int64_t col = 256 * b + 4 * (Ty::kGroupSteps * Ty::UnitGroup(u, k) + s);
 #pragma GCC unroll 16
-          for (int p = 0; p < NP; ++p) {
-            acc[p][t] = V::Fma(V::ToF(sumi[p][t]), V::Mul(xd, V::FLoad(dec[p].f0 + 16 * b)), acc[p][t]);
-            acc[p][t] = V::Fma(V::ToF(summ[p][t]), V::Neg(V::Mul(xd, V::FLoad(dec[p].f1 + 16 * b))), acc[p][t]);
-          }
-        }
-      } else {
-#pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
-          const F xd = V::FSet1(a.dt(t0 + t)[(sb0 + b) * kGroups]);
-#pragma GCC unroll 16
-          for (int p = 0; p < NP; ++p) {
-            acc[p][t] = V::Fma(V::ToF(sumi[p][t]), V::Mul(xd, V::FLoad(dec[p].f0 + 16 * b)), acc[p][t]);
+            for (int t = 0; t < T; ++t) is[p][t][k] = V::Dot4(is[p][t][k], w, xq[t] + col);
           }
         }
       }
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) {
+#pragma GCC unroll 4
+        for (int k = 0; k < Ty::kUnitGroups; ++k) {
+          typename Ty::Scales::Vec scale;
+          sc[p].Scale(Ty::UnitGroup(u, k), &scale);
+          const I scv = V::Load(&scale);
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) sumi[p][t] = V::Add(sumi[p][t], V::MulLo(is[p][t][k], scv));
+        }
+      }
     }
+    F d[NP], dmin[NP] = {};
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) {
+      d[p] = V::LoadF16(reinterpret_cast<const uint16_t*>(Ty::Halves(tile[p])));
+      if constexpr (Ty::kClass == KClass::kK) dmin[p] = V::LoadF16(reinterpret_cast<const uint16_t*>(Ty::MinHalves(tile[p])));
+    }
+    SuperBlockFloat<Ty::kClass, NP, T>(
+        acc, sumi, d, dmin,
+        [&](int p, int i) {
+          if constexpr (Ty::kClass == KClass::kK) {
+            U32x16 mp;
+            sc[p].MinPair(i, &mp);
+            return V::Load(&mp);
+          } else {
+            return V::Zero();
+          }
+        },
+        a, 0, sb0 + b);
   }
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
@@ -193,14 +313,54 @@ inline void DecodedBuffers(KernelScratch& s, int64_t kc, Decoded* dec) {
   }
 }
 
+// Scratch for packing a GGUF-layout matrix chunk by chunk: V::kPanels runs of kc columns.
+inline size_t PackedScratchBytes(GgmlType t, int64_t kc) {
+  return static_cast<size_t>(V::kPanels * (kc / Traits(t).block_size) * TileBytes(t));
+}
+
+// K-quants with at most V::kDirectTokens tokens: QuantTileK over whole rows of packed weights (a
+// GGUF-layout matrix is packed into scratch kQuantChunk columns at a time). At most 4 / T panels
+// per register tile keep the accumulators in registers.
+template <GgmlType kType>
+void QuantPanelsDirect(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
+  const int64_t cols = a.w.cols, bs = Tile<kType>::kBlock;
+  const bool in_place = a.w.packed != nullptr;
+  const int64_t max_kc = in_place ? cols : std::min(cols, kQuantChunk);
+  uint8_t* packed = in_place ? nullptr : s.packed.Get<uint8_t>(PackedScratchBytes(kType, max_kc));
+  for (int64_t pg = p0; pg < p1; pg += V::kPanels) {
+    const int np = static_cast<int>(std::min<int64_t>(V::kPanels, p1 - pg));
+    int nrows[V::kPanels];
+    for (int p = 0; p < np; ++p) nrows[p] = NRows(a, pg + p);
+    for (int64_t k0 = 0; k0 < cols; k0 += max_kc) {
+      const int64_t nb = std::min(max_kc, cols - k0) / bs;
+      const uint8_t* tiles[V::kPanels];
+      for (int p = 0; p < np; ++p) {
+        uint8_t* scratch = in_place ? nullptr : packed + p * (max_kc / bs) * TileBytes(kType);
+        tiles[p] = PanelTiles(a.w, pg + p, k0 / bs, k0 / bs + nb, scratch);
+      }
+      WithCount<V::kDirectTokens>(a.n, [&]<int T>() {
+        constexpr int kNP = std::max(1, std::min(V::kPanels, 4 / T));
+        for (int p = 0; p < np; p += kNP) {
+          WithCount<kNP>(std::min(kNP, np - p), [&]<int NP>() {
+            QuantTileK<kType, NP, T>(tiles + p, nb, *a.acts, k0, a.y + (pg + p) * kPanelRows, a.ldy, nrows + p, k0 > 0);
+          });
+        }
+      });
+    }
+  }
+}
+
 template <GgmlType kType>
 void QuantPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
   using Ty = Tile<kType>;
+  if constexpr (V::kDirectTokens > 0 && (Ty::kClass == KClass::kK || Ty::kClass == KClass::kK6)) {
+    if (a.n <= V::kDirectTokens) return QuantPanelsDirect<kType>(a, p0, p1, s);
+  }
   const int64_t cols = a.w.cols, bs = Ty::kBlock;
   const int64_t max_kc = std::min(cols, kQuantChunk);
   Decoded dec[V::kPanels];
   DecodedBuffers(s, max_kc, dec);
-  uint8_t* packed = s.packed.Get<uint8_t>(static_cast<size_t>(max_kc / bs * TileBytes(kType)));
+  uint8_t* packed = s.packed.Get<uint8_t>(PackedScratchBytes(kType, max_kc));
   for (int64_t pg = p0; pg < p1; pg += V::kPanels) {
     const int np = static_cast<int>(std::min<int64_t>(V::kPanels, p1 - pg));
     int nrows[V::kPanels];
@@ -354,6 +514,6 @@ inline void ReserveScratch(const MatMulArgs& a, KernelScratch* sp) {
   const int64_t kc = std::min(a.w.cols, quant ? kQuantChunk : kFloatChunk);
   Decoded dec[V::kPanels];
   DecodedBuffers(s, kc, dec);
-  s.packed.Get<uint8_t>(static_cast<size_t>(quant ? kc / Traits(a.w.type).block_size * TileBytes(a.w.type) : kc * 64));
+  s.packed.Get<uint8_t>(quant ? PackedScratchBytes(a.w.type, kc) : static_cast<size_t>(kc * 64));
   if (!quant) s.fpanel.Get<float>(static_cast<size_t>(V::kPanels * kc * 16));
 }
