@@ -149,7 +149,7 @@ TEST(TrainedModel, AnswersToolQuestionsWithWellFormedCalls) {
 
 #ifdef GEMMA4_TOOL_ARGUMENT_TEST
 // The bar of the task: the right tool with the right arguments at least 90% of the time. The model
-// committed today does not reach it (2 of 90 on the CPU-starved training run, see models/README.md), so
+// committed today does not reach it (73 of 90, see models/README.md: it swaps the units of conversions), so
 // this test is built only with -DGEMMA4_TOOL_ARGUMENT_TEST=ON, for a model retrained by tools/train.
 TEST(TrainedModel, CallsToolsWithTheRightArguments) {
   const auto answers = AnswerToolQuestions();

@@ -16,7 +16,10 @@ def main():
     c = curve["config"]
     fin = curve["final"]
     rows = []
-    for e in curve["train"][::max(1, len(curve["train"]) // 12)] + [curve["train"][-1]]:
+    picked = curve["train"][::max(1, len(curve["train"]) // 12)]
+    if picked[-1] is not curve["train"][-1]:
+        picked.append(curve["train"][-1])
+    for e in picked:
         rows.append(f"| {e['step']} | {e['tokens']:,} | {e['minutes']:.1f} | {e['loss']:.3f} |")
     evals = [f"| {e['step']} | {e['prose']:.3f} | {e['chat']:.3f} |" for e in curve["eval"]]
     last = acurve["train"][-1] if acurve["train"] else None
