@@ -282,7 +282,8 @@ class Chat {
     stop.max_tokens = o_.n_predict;
     stop.eog_tokens = setup_.stop_ids;
     stop.include_eog_text = true;  // the parser sees the stop marker and ends the turn
-    g_interrupted = 0;
+    // g_interrupted is not reset here but when the message is read (ReadMessage): a Ctrl-C pressed
+    // after Enter, while the prompt is still being prepared or a tool runs, stops this answer too.
     std::vector<chat::ParseEvent> events;
     auto on_token = [&](int32_t, std::string_view text) {
       events.clear();
