@@ -9,7 +9,10 @@
 // (--depth-fill synthetic: the same attention work at a fraction of the set-up time, so generation at
 // 128K tokens of context can be measured on a model whose 128K prefill would take hours).
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <map>
@@ -39,11 +42,24 @@ struct BenchOptions {
   std::string depth_fill = "compute";
 };
 
+// A comma-separated list of non-negative integers; errors name the flag and the element.
 std::vector<int> IntList(const std::string& s, const char* flag) {
   std::vector<int> v;
   if (s.empty()) return v;
-  for (int32_t x : ParseTokenList(s)) v.push_back(x);
-  (void)flag;
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    const std::string item = s.substr(i, j - i);
+    char* end = nullptr;
+    errno = 0;
+    const long x = item.empty() ? -1 : std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || errno != 0 || x < 0 || x > INT32_MAX) {
+      Fail("%s: element %zu ('%s') is not a non-negative integer", flag, v.size(), item.c_str());
+    }
+    v.push_back(static_cast<int>(x));
+    i = j + 1;
+  }
   return v;
 }
 
@@ -152,9 +168,6 @@ void RunBench(const BenchOptions& o) {
   if (o.reps < 1) Fail("-r: at least one repetition");
   std::vector<int> depths = IntList(o.depths, "-d");
   if (depths.empty()) depths.push_back(0);
-  for (int d : depths) {
-    if (d < 0) Fail("-d: depth %d is negative", d);
-  }
   if (o.depth_fill != "compute" && o.depth_fill != "synthetic") {
     Fail("--depth-fill: '%s' is not compute or synthetic", o.depth_fill.c_str());
   }
@@ -173,6 +186,11 @@ void RunBench(const BenchOptions& o) {
   int max_test = 0;
   for (const auto& t : tests) max_test = std::max(max_test, t.n_prompt + t.n_gen);
   const int max_ctx = max_test + *std::max_element(depths.begin(), depths.end());
+  const int64_t model_max = model->config().n_ctx_train;
+  if (model_max > 0 && max_ctx > model_max) {
+    Fail("-d/-p/-n: the deepest test needs %d positions, more than the model's context of %lld", max_ctx,
+         (long long)model_max);
+  }
   nlohmann::json results = nlohmann::json::array();
   if (!o.json) {
     std::printf("| model | size | params | threads | test | t/s | ms/run | roofline |\n"

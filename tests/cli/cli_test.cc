@@ -186,6 +186,13 @@ TEST(Cli, BenchRunsEachTestAtEachDepth) {
   const auto bad = RunCommand(CliPath() + " bench -m " + tiny + " -p 16 -n 0 -d 8 --depth-fill magic 2>&1");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.out.find("--depth-fill"), std::string::npos) << bad.out;
+  const auto negative = RunCommand(CliPath() + " bench -m " + tiny + " -p 16 -n 0 -d 8,-5 --no-bandwidth 2>&1");
+  EXPECT_NE(negative.status, 0);
+  EXPECT_NE(negative.out.find("-d: element 1 ('-5')"), std::string::npos) << negative.out;
+  // The tiny preset's context is 8192 positions.
+  const auto deep = RunCommand(CliPath() + " bench -m " + tiny + " -p 16 -n 0 -d 9000 --no-bandwidth 2>&1");
+  EXPECT_NE(deep.status, 0);
+  EXPECT_NE(deep.out.find("more than the model's context of 8192"), std::string::npos) << deep.out;
 }
 
 }  // namespace
