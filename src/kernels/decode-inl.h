@@ -48,80 +48,84 @@ struct Tile;
 
 inline void StoreHalves(const uint8_t* h, float* out) { V::HalfToFloat16(reinterpret_cast<const uint16_t*>(h), out); }
 
-// Q4_0 / Q4_1 / Q5_0 / Q5_1: 4 steps of nibbles per tile, low = elements 4s + i, high = 16 + 4s + i.
-template <bool kFive>
-inline void DecodeNibbleBlock(const uint8_t* tile, uint8_t* q) {
-  U32x16 qh = {};
-  if constexpr (kFive) qh = LoadV<U32x16>(tile + 256);
-  for (int s = 0; s < 4; ++s) {
+// ---- Types with blocks of 32 ----
+//
+// Their tiles are read in loads, which both consumers share: Decode (into the decoded form above,
+// for many tokens) and the few-token kernel of tiling-inl.h (QuantTileG), which dots the levels
+// straight from registers. Load l of a tile gives kPerLoad steps of levels: lv[k] is step
+// StepOf(l, k) (elements 4 * StepOf(l, k) + i, as in the decoded form).
+
+// Q4_0 / Q4_1 / Q5_0 / Q5_1: 4 loads of nibbles per tile, low = step s (elements 4s + i), high =
+// step 4 + s (elements 16 + 4s + i); Q5 adds the 5th bits from the dword per row after qs.
+template <bool kFive, bool kMin>
+struct TileNibbles {
+  static constexpr KClass kClass = kMin ? KClass::kG32Min : KClass::kG32;
+  static constexpr int kBlock = 32, kOffset = kMin ? 0 : (kFive ? 16 : 8);
+  static constexpr int64_t kTileBytes = 256 + (kFive ? 64 : 0) + 32 + (kMin ? 32 : 0);
+  static constexpr int kLoads = 4, kPerLoad = 2;
+  static constexpr int StepOf(int l, int k) { return l + 4 * k; }
+
+  static void LoadLevels(const uint8_t* tile, int s, U8x64* lv) {
     const U8x64 v = LoadV<U8x64>(tile + 64 * s);
     U8x64 lo = v & 15, hi = v >> 4;
     if constexpr (kFive) {
+      const U32x16 qh = LoadV<U32x16>(tile + 256);
       lo |= reinterpret_cast<U8x64>((qh << (4 - s)) & 0x10101010u);
       hi |= reinterpret_cast<U8x64>((qh >> s) & 0x10101010u);
     }
-    StoreV(q + 64 * s, lo);
-    StoreV(q + 64 * (4 + s), hi);
+    lv[0] = lo;
+    lv[1] = hi;
   }
-}
+  static const uint8_t* Halves(const uint8_t* tile) { return tile + (kFive ? 320 : 256); }  // f16[16] d
+  static const uint8_t* MinHalves(const uint8_t* tile) { return Halves(tile) + 32; }       // f16[16] m
+
+  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
+    for (int64_t b = 0; b < nb; ++b, tiles += kTileBytes) {
+      for (int s = 0; s < kLoads; ++s) {
+        U8x64 lv[2];
+        LoadLevels(tiles, s, lv);
+        StoreV(o.q + b * 512 + 64 * s, lv[0]);
+        StoreV(o.q + b * 512 + 64 * (4 + s), lv[1]);
+      }
+      StoreHalves(Halves(tiles), o.f0 + b * 16);
+      if constexpr (kMin) StoreHalves(MinHalves(tiles), o.f1 + b * 16);
+    }
+  }
+};
 
 template <>
-struct Tile<GgmlType::Q4_0> {
-  static constexpr KClass kClass = KClass::kG32;
-  static constexpr int kBlock = 32, kOffset = 8;
-  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
-    for (int64_t b = 0; b < nb; ++b, tiles += 288) {
-      DecodeNibbleBlock<false>(tiles, o.q + b * 512);
-      StoreHalves(tiles + 256, o.f0 + b * 16);
-    }
-  }
-};
+struct Tile<GgmlType::Q4_0> : TileNibbles<false, false> {};
 template <>
-struct Tile<GgmlType::Q4_1> {
-  static constexpr KClass kClass = KClass::kG32Min;
-  static constexpr int kBlock = 32, kOffset = 0;
-  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
-    for (int64_t b = 0; b < nb; ++b, tiles += 320) {
-      DecodeNibbleBlock<false>(tiles, o.q + b * 512);
-      StoreHalves(tiles + 256, o.f0 + b * 16);
-      StoreHalves(tiles + 288, o.f1 + b * 16);
-    }
-  }
-};
+struct Tile<GgmlType::Q4_1> : TileNibbles<false, true> {};
 template <>
-struct Tile<GgmlType::Q5_0> {
-  static constexpr KClass kClass = KClass::kG32;
-  static constexpr int kBlock = 32, kOffset = 16;
-  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
-    for (int64_t b = 0; b < nb; ++b, tiles += 352) {
-      DecodeNibbleBlock<true>(tiles, o.q + b * 512);
-      StoreHalves(tiles + 320, o.f0 + b * 16);
-    }
-  }
-};
+struct Tile<GgmlType::Q5_0> : TileNibbles<true, false> {};
 template <>
-struct Tile<GgmlType::Q5_1> {
-  static constexpr KClass kClass = KClass::kG32Min;
-  static constexpr int kBlock = 32, kOffset = 0;
-  static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
-    for (int64_t b = 0; b < nb; ++b, tiles += 384) {
-      DecodeNibbleBlock<true>(tiles, o.q + b * 512);
-      StoreHalves(tiles + 320, o.f0 + b * 16);
-      StoreHalves(tiles + 352, o.f1 + b * 16);
-    }
-  }
-};
+struct Tile<GgmlType::Q5_1> : TileNibbles<true, true> {};
+
+// Q8_0: 8 loads of one step each (levels + 128, or the int8 values themselves when V::kSignedQ8).
 template <>
 struct Tile<GgmlType::Q8_0> {
   static constexpr KClass kClass = KClass::kG32;
   static constexpr int kBlock = 32, kOffset = V::kSignedQ8 ? 0 : 128;
+  static constexpr int64_t kTileBytes = 544;
+  static constexpr int kLoads = 8, kPerLoad = 1;
+  static constexpr int StepOf(int l, int) { return l; }
+
+  static void LoadLevels(const uint8_t* tile, int s, U8x64* lv) {
+    const U8x64 v = LoadV<U8x64>(tile + 64 * s);
+    lv[0] = V::kSignedQ8 ? v ^ 0x80 : v;
+  }
+  static const uint8_t* Halves(const uint8_t* tile) { return tile + 512; }  // f16[16] d
+  static const uint8_t* MinHalves(const uint8_t* tile) { return tile + 512; }  // unused (no min)
+
   static void Decode(const uint8_t* tiles, int64_t nb, const Decoded& o) {
-    for (int64_t b = 0; b < nb; ++b, tiles += 544) {
-      for (int s = 0; s < 8; ++s) {
-        const U8x64 v = LoadV<U8x64>(tiles + 64 * s);
-        StoreV(o.q + b * 512 + 64 * s, V::kSignedQ8 ? v ^ 0x80 : v);
+    for (int64_t b = 0; b < nb; ++b, tiles += kTileBytes) {
+      for (int s = 0; s < kLoads; ++s) {
+        U8x64 lv[1];
+        LoadLevels(tiles, s, lv);
+        StoreV(o.q + b * 512 + 64 * s, lv[0]);
       }
-      StoreHalves(tiles + 512, o.f0 + b * 16);
+      StoreHalves(Halves(tiles), o.f0 + b * 16);
     }
   }
 };

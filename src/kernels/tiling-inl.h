@@ -7,9 +7,10 @@
 // its group's columns in chunks, decodes the chunk of each panel (levels and scales, or f32 values)
 // into an L1-resident buffer, and runs a register-tile kernel (V::kPanels panels x T tokens) over
 // every token tile: with many tokens (prompt processing, compute-bound) each decoded chunk serves
-// them all. K-quants with few tokens (generation, bandwidth-bound; V::kDirectTokens, AVX-512
-// only) skip the buffer: QuantTileK decodes in registers and dots straight from the packed tiles,
-// with software prefetch, so weights stream at memory speed.
+// them all. Quantized weights with few tokens (generation, bandwidth-bound; V::kDirectTokens,
+// AVX-512 only) skip the buffer: QuantTileK (K-quants) and QuantTileG (blocks of 32) decode in
+// registers and dot straight from the packed tiles, with software prefetch, so weights stream at
+// memory speed.
 //
 // Every output lane is one row: it accumulates its own row's blocks in column order, with the
 // formula of RefDotQuant / RefDotFloat (ops.h) and no horizontal sums, so its value does not depend
@@ -300,6 +301,79 @@ void QuantTileK(const uint8_t* const* tiles, int64_t nb, const QuantActs& a, int
   }
 }
 
+// Few tokens (generation), types with blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): as QuantTileK,
+// the levels come from registers (Tile::LoadLevels) straight from the packed tiles of NP panels,
+// with QuantTile's float steps per block, so both kernels give the same bits. Tiles are small
+// (288-544 bytes), so the prefetch runs kPrefetchTilesG32 tiles ahead.
+constexpr int64_t kPrefetchTilesG32 = 8;
+
+template <GgmlType kType, int NP, int T>
+void QuantTileG(const uint8_t* const* tiles, int64_t nb, const QuantActs& a, int64_t k0, float* y, int64_t ldy,
+                const int* nrows, bool accumulate) {
+  using Ty = Tile<kType>;
+  using I = typename V::I;
+  using F = typename V::F;
+  constexpr bool kSigned = kType == GgmlType::Q8_0 && V::kSignedQ8;
+  F acc[NP][T];
+  const int8_t* xq[T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    xq[t] = a.qt(t) + k0;
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) acc[p][t] = accumulate ? V::LoadRows(y + t * ldy + p * 16, nrows[p]) : V::FZero();
+  }
+  auto dot = [](I acc_i, I w, const int8_t* x) { return kSigned ? V::Dot4Signed(acc_i, w, x) : V::Dot4(acc_i, w, x); };
+  const int64_t g0 = k0 / 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* tile[NP];
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) {
+      tile[p] = tiles[p] + b * Ty::kTileBytes;
+#pragma GCC unroll 16
+      for (int64_t at = 0; at < Ty::kTileBytes; at += 64) __builtin_prefetch(tile[p] + kPrefetchTilesG32 * Ty::kTileBytes + at);
+    }
+    I is[NP][T];
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const I bias = Ty::kOffset != 0 ? V::Set1(a.biast(t)[g0 + b]) : V::Zero();
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) is[p][t] = bias;
+    }
+#pragma GCC unroll 8
+    for (int l = 0; l < Ty::kLoads; ++l) {
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) {
+        U8x64 lv[Ty::kPerLoad];
+        Ty::LoadLevels(tile[p], l, lv);
+#pragma GCC unroll 2
+        for (int k = 0; k < Ty::kPerLoad; ++k) {
+          const I w = V::Load(&lv[k]);
+#pragma GCC unroll 16
+          for (int t = 0; t < T; ++t) is[p][t] = dot(is[p][t], w, xq[t] + 32 * b + 4 * Ty::StepOf(l, k));
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const F xd = V::FSet1(a.dt(t)[g0 + b]);
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) {
+        const F d = V::LoadF16(reinterpret_cast<const uint16_t*>(Ty::Halves(tile[p])));
+        acc[p][t] = V::Fma(V::ToF(is[p][t]), V::Mul(d, xd), acc[p][t]);
+        if constexpr (Ty::kClass == KClass::kG32Min) {
+          const F m = V::LoadF16(reinterpret_cast<const uint16_t*>(Ty::MinHalves(tile[p])));
+          acc[p][t] = V::Fma(m, V::FSet1(a.dsumt(t)[g0 + b]), acc[p][t]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) V::StoreRows(y + t * ldy + p * 16, acc[p][t], nrows[p]);
+  }
+}
+
 // Points dec at this thread's decoded buffers for V::kPanels panels of kc columns.
 inline void DecodedBuffers(KernelScratch& s, int64_t kc, Decoded* dec) {
   uint8_t* q = s.q.Get<uint8_t>(V::kPanels * DecodedQBytes(kc));
@@ -318,8 +392,8 @@ inline size_t PackedScratchBytes(GgmlType t, int64_t kc) {
   return static_cast<size_t>(V::kPanels * (kc / Traits(t).block_size) * TileBytes(t));
 }
 
-// K-quants with at most V::kDirectTokens tokens: QuantTileK over whole rows of packed weights (a
-// GGUF-layout matrix is packed into scratch kQuantChunk columns at a time). At most 4 / T panels
+// At most V::kDirectTokens tokens: QuantTileK (K-quants) or QuantTileG (blocks of 32) over whole
+// rows of packed weights (a GGUF-layout matrix is packed into scratch kQuantChunk columns at a time). At most 4 / T panels
 // per register tile keep the accumulators in registers.
 template <GgmlType kType>
 void QuantPanelsDirect(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
@@ -342,7 +416,12 @@ void QuantPanelsDirect(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratc
         constexpr int kNP = std::max(1, std::min(V::kPanels, 4 / T));
         for (int p = 0; p < np; p += kNP) {
           WithCount<kNP>(std::min(kNP, np - p), [&]<int NP>() {
-            QuantTileK<kType, NP, T>(tiles + p, nb, *a.acts, k0, a.y + (pg + p) * kPanelRows, a.ldy, nrows + p, k0 > 0);
+            float* y = a.y + (pg + p) * kPanelRows;
+            if constexpr (Tile<kType>::kBlock == 256) {
+              QuantTileK<kType, NP, T>(tiles + p, nb, *a.acts, k0, y, a.ldy, nrows + p, k0 > 0);
+            } else {
+              QuantTileG<kType, NP, T>(tiles + p, nb, *a.acts, k0, y, a.ldy, nrows + p, k0 > 0);
+            }
           });
         }
       });
@@ -353,7 +432,7 @@ void QuantPanelsDirect(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratc
 template <GgmlType kType>
 void QuantPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
   using Ty = Tile<kType>;
-  if constexpr (V::kDirectTokens > 0 && (Ty::kClass == KClass::kK || Ty::kClass == KClass::kK6)) {
+  if constexpr (V::kDirectTokens > 0) {
     if (a.n <= V::kDirectTokens) return QuantPanelsDirect<kType>(a, p0, p1, s);
   }
   const int64_t cols = a.w.cols, bs = Ty::kBlock;
