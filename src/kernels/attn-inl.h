@@ -31,39 +31,66 @@ inline typename V::F LoadKv(const uint8_t* row, int d) {
   }
 }
 
+// Bytes of a cached row of hd elements (RowBytes, written here so that no inline function of a
+// shared header is compiled with this file's instruction-set flags).
+template <GgmlType kType>
+constexpr int64_t KvRowBytes(int hd) {
+  if constexpr (kType == GgmlType::F32) return 4 * hd;
+  if constexpr (kType == GgmlType::F16 || kType == GgmlType::BF16) return 2 * hd;
+  if constexpr (kType == GgmlType::Q8_0) return hd / 32 * 34;
+  return hd / 32 * 18;  // Q4_0
+}
+
 template <GgmlType kType, int KT, int PT>
 void ScoresTile(const float* q, int64_t ldq, const uint8_t* k, int64_t k_stride, int hd, float* s, int64_t lds) {
   using F = typename V::F;
   F acc[KT][PT];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < KT; ++j) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int i = 0; i < PT; ++i) acc[j][i] = V::FZero();
   }
   for (int d = 0; d < hd; d += 16) {
     F kv[KT];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int j = 0; j < KT; ++j) kv[j] = LoadKv<kType>(k + j * k_stride, d);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int i = 0; i < PT; ++i) {
       const F qv = V::FLoad(q + i * ldq + d);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int j = 0; j < KT; ++j) acc[j][i] = V::Fma(qv, kv[j], acc[j][i]);
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < KT; ++j) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int i = 0; i < PT; ++i) s[i * lds + j] = V::HSum(acc[j][i]);
+  }
+}
+
+// Keys prefetched ahead of the tile being scored: the hardware prefetcher restarts at every 4 KB
+// page, and with the 12B's 1 KB rows a tile of keys is one page, so without this every tile's first
+// query pass waits on memory.
+constexpr int kAttnPrefetchKeys = 8;
+
+template <int kLocality = 3>
+inline void PrefetchRows(const uint8_t* rows, int64_t stride, int n, int64_t row_bytes) {
+  for (int j = 0; j < n; ++j) {
+    for (int64_t at = 0; at < row_bytes; at += 64) __builtin_prefetch(rows + j * stride + at, 0, kLocality);
   }
 }
 
 template <GgmlType kType>
 void AttnScoresT(const float* q, int64_t ldq, int nq, const uint8_t* k, int64_t k_stride, int nk, int hd, float* s,
-                 int64_t lds) {
+                 int64_t lds, const uint8_t* also, int64_t also_stride, int64_t also_bytes) {
   constexpr int KT = V::kAttnKeys, PT = V::kAttnQueries;
+  const int64_t row_bytes = KvRowBytes<kType>(hd);
+  PrefetchRows(k, k_stride, std::min(nk, kAttnPrefetchKeys), row_bytes);
   for (int j0 = 0; j0 < nk; j0 += KT) {
     const int kt = std::min(KT, nk - j0);
+    const int ahead = j0 + kAttnPrefetchKeys;
+    if (ahead < nk) PrefetchRows(k + ahead * k_stride, k_stride, std::min(KT, nk - ahead), row_bytes);
+    if (also != nullptr) PrefetchRows<2>(also + j0 * also_stride, also_stride, kt, also_bytes);
     for (int i0 = 0; i0 < nq; i0 += PT) {
       const int pt = std::min(PT, nq - i0);
       WithCount<KT>(kt, [&]<int NK>() {
@@ -80,25 +107,25 @@ void AccumulateTile(const float* p, int64_t ldp, int nk, const uint8_t* v, int64
                     int64_t ldacc) {
   using F = typename V::F;
   F a[PT][DT];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int i = 0; i < PT; ++i) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < DT; ++t) a[i][t] = V::FLoad(acc + i * ldacc + d0 + 16 * t);
   }
   for (int j = 0; j < nk; ++j) {
     F vv[DT];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < DT; ++t) vv[t] = LoadKv<kType>(v + j * v_stride, d0 + 16 * t);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int i = 0; i < PT; ++i) {
       const F pv = V::FSet1(p[i * ldp + j]);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int t = 0; t < DT; ++t) a[i][t] = V::Fma(pv, vv[t], a[i][t]);
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int i = 0; i < PT; ++i) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < DT; ++t) V::FStore(acc + i * ldacc + d0 + 16 * t, a[i][t]);
   }
 }
@@ -134,8 +161,8 @@ void WithKvType(GgmlType t, Args... args) {
 template <GgmlType kType>
 struct ScoresFn {
   static void Run(const float* q, int64_t ldq, int nq, const uint8_t* k, int64_t ks, int nk, int hd, float* s,
-                  int64_t lds) {
-    AttnScoresT<kType>(q, ldq, nq, k, ks, nk, hd, s, lds);
+                  int64_t lds, const uint8_t* also, int64_t also_stride, int64_t also_bytes) {
+    AttnScoresT<kType>(q, ldq, nq, k, ks, nk, hd, s, lds, also, also_stride, also_bytes);
   }
 };
 template <GgmlType kType>
@@ -147,8 +174,9 @@ struct AccumulateFn {
 };
 
 inline void AttnScoresImpl(const float* q, int64_t ldq, int nq, GgmlType kt, const uint8_t* k, int64_t k_stride,
-                           int nk, int hd, float* s, int64_t lds) {
-  WithKvType<ScoresFn>(kt, q, ldq, nq, k, k_stride, nk, hd, s, lds);
+                           int nk, int hd, float* s, int64_t lds, const uint8_t* also, int64_t also_stride,
+                           int64_t also_bytes) {
+  WithKvType<ScoresFn>(kt, q, ldq, nq, k, k_stride, nk, hd, s, lds, also, also_stride, also_bytes);
 }
 inline void AttnAccumulateImpl(const float* p, int64_t ldp, int nq, GgmlType vt, const uint8_t* v, int64_t v_stride,
                                int nk, int hd, float* acc, int64_t ldacc) {

@@ -125,8 +125,10 @@ void F32ToBf16Row(const float* src, uint16_t* dst, int64_t n);
 //                                                                  p: [nq][ldp], acc: [nq][ldacc]
 // Each s[i][j] and acc[i][d] is computed in one fixed order (per instruction set) that does not
 // depend on nq, nk or the other rows, so a query's attention is the same whatever is batched with it.
+// AttnScores may also prefetch (into L2, interleaved with its work) rows `also` (stride also_stride,
+// also_bytes each) for keys 0 .. nk-1: the V rows that the following AttnAccumulate reads.
 void AttnScores(const float* q, int64_t ldq, int nq, GgmlType kt, const uint8_t* k, int64_t k_stride, int nk, int hd,
-                float* s, int64_t lds);
+                float* s, int64_t lds, const uint8_t* also = nullptr, int64_t also_stride = 0, int64_t also_bytes = 0);
 void AttnAccumulate(const float* p, int64_t ldp, int nq, GgmlType vt, const uint8_t* v, int64_t v_stride, int nk,
                     int hd, float* acc, int64_t ldacc);
 

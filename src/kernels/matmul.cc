@@ -13,6 +13,7 @@
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 #include "kernels/scratch.h"
+#include "kernels/softmax.h"
 #include "util/cpu_features.h"
 #include "util/error.h"
 
@@ -287,14 +288,17 @@ void CheckAttn(GgmlType t, int hd) {
 }  // namespace
 
 void AttnScores(const float* q, int64_t ldq, int nq, GgmlType kt, const uint8_t* k, int64_t k_stride, int nk, int hd,
-                float* s, int64_t lds) {
+                float* s, int64_t lds, const uint8_t* also, int64_t also_stride, int64_t also_bytes) {
   CheckAttn(kt, hd);
-  Active().attn_scores(q, ldq, nq, kt, k, k_stride, nk, hd, s, lds);
+  Active().attn_scores(q, ldq, nq, kt, k, k_stride, nk, hd, s, lds, also, also_stride, also_bytes);
 }
 void AttnAccumulate(const float* p, int64_t ldp, int nq, GgmlType vt, const uint8_t* v, int64_t v_stride, int nk,
                     int hd, float* acc, int64_t ldacc) {
   CheckAttn(vt, hd);
   Active().attn_accumulate(p, ldp, nq, vt, v, v_stride, nk, hd, acc, ldacc);
+}
+void ExpShifted(const float* x, int64_t n, float scale, float shift, float* out) {
+  Active().exp_shifted(x, n, scale, shift, out);
 }
 void F16ToF32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(src, dst, n); }
 void F32ToF16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(src, dst, n); }

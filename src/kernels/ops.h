@@ -94,9 +94,11 @@ struct IsaOps {
   void (*f32_to_bf16)(const float* src, uint16_t* dst, int64_t n);
   // AttnScores / AttnAccumulate (kernels.h), head_dim a multiple of 32.
   void (*attn_scores)(const float* q, int64_t ldq, int nq, GgmlType kt, const uint8_t* k, int64_t k_stride, int nk,
-                      int hd, float* s, int64_t lds);
+                      int hd, float* s, int64_t lds, const uint8_t* also, int64_t also_stride, int64_t also_bytes);
   void (*attn_accumulate)(const float* p, int64_t ldp, int nq, GgmlType vt, const uint8_t* v, int64_t v_stride, int nk,
                           int hd, float* acc, int64_t ldacc);
+  // ExpShifted (softmax.h); the same bits on every instruction set.
+  void (*exp_shifted)(const float* x, int64_t n, float scale, float shift, float* out);
 };
 
 // Fills bias = -offset * sum, dsum = d * sum and sp (and zero padding) for tokens [t0, t1) once q,

@@ -303,6 +303,7 @@ struct V {
 #include "kernels/acts-inl.h"
 #include "kernels/tiling-inl.h"
 #include "kernels/attn-inl.h"
+#include "kernels/exp-inl.h"
 #pragma GCC diagnostic pop
 
 }  // namespace avx2
@@ -311,7 +312,7 @@ const IsaOps* Avx2Ops() {
   static const IsaOps ops = {
       Isa::kAvx2,         avx2::QuantizeActsImpl, avx2::PanelsPerTask, avx2::ReserveScratch,
       avx2::MatMulPanels, avx2::DotF32Impl,       avx2::V::F16ToF32,   avx2::V::F32ToF16,
-      avx2::V::Bf16ToF32, avx2::V::F32ToBf16,     avx2::AttnScoresImpl, avx2::AttnAccumulateImpl,
+      avx2::V::Bf16ToF32, avx2::V::F32ToBf16,     avx2::AttnScoresImpl, avx2::AttnAccumulateImpl, avx2::ExpShiftedImpl,
   };
   return &ops;
 }

@@ -91,7 +91,7 @@ struct V {
   static constexpr bool kSignedQ8 = false;  // Q8_0 levels are value + 128, for vpdpbusd
   static constexpr int kPanels = 2;         // panels per register tile and unit of work
   static constexpr int kQuantTokens = 4;    // token tile of the integer kernels
-  static constexpr int kDirectTokens = 4;   // K-quants with at most this many tokens: QuantTileK
+  static constexpr int kDirectTokens = 4;   // quantized weights with at most this many tokens: QuantTileK/G
   static constexpr int kFloatTokens = 6;    // and of the float kernels
 
   static I Zero() { return _mm512_setzero_si512(); }
@@ -228,6 +228,7 @@ struct V {
 #include "kernels/acts-inl.h"
 #include "kernels/tiling-inl.h"
 #include "kernels/attn-inl.h"
+#include "kernels/exp-inl.h"
 
 }  // namespace avx512
 
@@ -235,7 +236,7 @@ const IsaOps* Avx512Ops() {
   static const IsaOps ops = {
       Isa::kAvx512,         avx512::QuantizeActsImpl, avx512::PanelsPerTask, avx512::ReserveScratch,
       avx512::MatMulPanels, avx512::DotF32Impl,       avx512::V::F16ToF32,   avx512::V::F32ToF16,
-      avx512::V::Bf16ToF32, avx512::V::F32ToBf16,     avx512::AttnScoresImpl, avx512::AttnAccumulateImpl,
+      avx512::V::Bf16ToF32, avx512::V::F32ToBf16,     avx512::AttnScoresImpl, avx512::AttnAccumulateImpl, avx512::ExpShiftedImpl,
   };
   return &ops;
 }

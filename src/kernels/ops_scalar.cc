@@ -49,6 +49,7 @@ struct V {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include "kernels/decode-inl.h"
+#include "kernels/exp-inl.h"
 #pragma GCC diagnostic pop
 #include "kernels/acts-inl.h"
 
@@ -93,7 +94,7 @@ void MatMulPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch* s)
 
 // Attention on cached rows: each row dequantized exactly (DequantizeRow), then fma chains in order.
 void AttnScoresImpl(const float* q, int64_t ldq, int nq, GgmlType kt, const uint8_t* k, int64_t k_stride, int nk,
-                    int hd, float* s, int64_t lds) {
+                    int hd, float* s, int64_t lds, const uint8_t*, int64_t, int64_t) {
   float row[1024];
   G4_CHECK(hd <= 1024);
   for (int j = 0; j < nk; ++j) {
@@ -135,7 +136,7 @@ const IsaOps* ScalarOps() {
   static const IsaOps ops = {
       Isa::kScalar,         scalar::QuantizeActsImpl, scalar::PanelsPerTask, scalar::ReserveScratch,
       scalar::MatMulPanels, scalar::DotF32Impl,       scalar::F16ToF32,      scalar::F32ToF16,
-      scalar::Bf16ToF32,    scalar::F32ToBf16,     scalar::AttnScoresImpl, scalar::AttnAccumulateImpl,
+      scalar::Bf16ToF32,    scalar::F32ToBf16,     scalar::AttnScoresImpl, scalar::AttnAccumulateImpl, scalar::ExpShiftedImpl,
   };
   return &ops;
 }

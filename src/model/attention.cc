@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/softmax.h"
 #include "util/error.h"
 #include "util/fp16.h"
 
@@ -123,7 +124,7 @@ void RunSegment(const AttentionArgs& a, const Task& t, int rep, int64_t k_lo, in
     const int nk = static_cast<int>(j1 - j0);
     const uint8_t* krows = a.cache->K(a.kv_layer, seq, j0, t.g);
     const uint8_t* vrows = a.cache->V(a.kv_layer, seq, j0, t.g);
-    kernels::AttnScores(sc.q.data(), hd, np, tk, krows, k_stride, nk, hd, sc.s.data(), kBlock);
+    kernels::AttnScores(sc.q.data(), hd, np, tk, krows, k_stride, nk, hd, sc.s.data(), kBlock, vrows, v_stride, v_stride);
     bool all_full = true;
     for (int pi = 0; pi < np; ++pi) {
       const Pair& pr = sc.pairs[static_cast<size_t>(pi)];
@@ -144,10 +145,10 @@ void RunSegment(const AttentionArgs& a, const Task& t, int rep, int64_t k_lo, in
         float* ac = st.acc.data() + static_cast<size_t>(pi) * hd;
         for (int d = 0; d < hd; ++d) ac[d] *= corr;
       }
-      for (int j = 0; j < nk; ++j) {
-        const int64_t pos = j0 + j;
-        s[j] = pos >= v0 && pos <= v1 ? std::exp(s[j] * a.scale - mb) : 0.0f;
-      }
+      // exp(score * scale - max) over the pair's keys (vectorized); 0 for the block's other keys.
+      std::fill(s, s + (v0 - j0), 0.0f);
+      kernels::ExpShifted(s + (v0 - j0), v1 - v0 + 1, a.scale, mb, s + (v0 - j0));
+      std::fill(s + (v1 - j0 + 1), s + nk, 0.0f);
       for (int64_t j = v0; j <= v1; ++j) l += s[j - j0];
       m = mb;
     }

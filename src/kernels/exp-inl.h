@@ -1,0 +1,50 @@
+// Per-ISA (include inside namespace g4::kernels::<isa> after decode-inl.h, which defines F32x16):
+// exp for the attention softmax, 16 values at a time in GCC vector extensions, so that each
+// instruction set's translation unit compiles it to its own registers.
+//
+// exp(x) = 2^n * exp(r): n = round(x / ln 2) (the 1.5 * 2^23 trick: round to nearest even),
+// r = x - n ln 2 in two parts (Cody-Waite: n * 0.693359375 is exact), exp(r) for |r| <= ln 2 / 2 by
+// the Cephes expf polynomial, 2^n built in the exponent bits. Every step is one IEEE operation,
+// unfused (the kernels are built with -ffp-contract=off), so every instruction set, the scalar one
+// included, gives the same bits. x < -87.3 gives 0 (exp would be below the smallest normal float);
+// x > 88.3 is taken as 88.3. Within 2 ulp of exp over the range the softmax uses (x <= 0).
+
+// In place (no 64-byte vector crosses a call boundary: its ABI differs without AVX-512).
+inline void ExpVec(F32x16* xp) {
+  const F32x16 x = *xp;
+  const F32x16 lo = F32x16{} + -87.3f, hi = F32x16{} + 88.3f, zero = {};
+  const F32x16 xc = x < lo ? lo : (x > hi ? hi : x);
+  const F32x16 n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  F32x16 r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  F32x16 p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const F32x16 y = (p * (r * r) + r) + 1.0f;
+  const I32x16 e = (__builtin_convertvector(n, I32x16) + 127) << 23;
+  const F32x16 v = y * reinterpret_cast<F32x16>(e);
+  *xp = x < lo ? zero : v;
+}
+
+// out[j] = exp(x[j] * scale - shift) for j < n (out may be x).
+inline void ExpShiftedImpl(const float* x, int64_t n, float scale, float shift, float* out) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    F32x16 v;
+    std::memcpy(&v, x + j, 64);
+    v = v * scale - shift;
+    ExpVec(&v);
+    std::memcpy(out + j, &v, 64);
+  }
+  if (j < n) {
+    float tail[16] = {};
+    std::memcpy(tail, x + j, static_cast<size_t>(n - j) * 4);
+    F32x16 v;
+    std::memcpy(&v, tail, 64);
+    v = v * scale - shift;
+    ExpVec(&v);
+    std::memcpy(out + j, &v, static_cast<size_t>(n - j) * 4);
+  }
+}
