@@ -23,7 +23,7 @@ if [ "${1:-}" = "--sanitize" ]; then
   # trained model's perplexity and tool-call tests (the forward pass is covered by the golden tests),
   # and the 20,000-token long-context comparison (the ring and chunk paths it runs at scale are run
   # under the sanitizers at 400 tokens by ContextTest.LongSequenceOverSlidingWindow).
-  skip=(-E "Speculative\.SampledOutputHasTheTargetDistribution|SpeculativeSampling\.(SameDistributionAsTheTargetAndAsWithoutDrafting|StatisticDetectsAWrongAcceptanceRule)|TrainedModel\.(PerplexityEqualsTheRecipes|AnswersToolQuestionsWithWellFormedCalls)|LongContext\.TwentyThousandTokens")
+  skip=(-E "Speculative\.SampledOutputHasTheTargetDistribution|SpeculativeSampling\.(SameDistributionAsTheTargetAndAsWithoutDrafting|StatisticDetectsAWrongAcceptanceRule)|TrainedModel\.(PerplexityEqualsTheRecipes|AnswersToolQuestionsWithWellFormedCalls|CallsToolsWithTheRightArguments)|LongContext\.TwentyThousandTokens")
 fi
 ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --timeout 900 "${skip[@]}"
 echo "test.sh: done in $(($(date +%s) - t0)) s"

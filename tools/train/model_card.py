@@ -63,7 +63,8 @@ def main():
     L.append(f"{timings}\n")
     L.append("| step | tokens | minutes | train loss (EMA) |\n|---|---|---|---|")
     L.extend(rows)
-    L.append("\nHeld-out loss (nats per token; prose: every token, chat: the model's turns):\n")
+    L.append("\nHeld-out loss (nats per token; prose: every token, chat: the model's turns; during training on "
+             "the first 24 prose and 48 chat held-out rows, at the end on all of them):\n")
     L.append("| step | prose | chat |\n|---|---|---|")
     L.extend(evals)
     L.append(f"\nFinal held-out loss: prose {fin['prose']:.3f}, chat {fin['chat']:.3f} (step {fin['step']}).\n")
