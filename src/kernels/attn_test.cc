@@ -6,9 +6,10 @@
 //   scores, SIMD:   16 lane chains (lane l takes d = l, l + 16, ...), then the lane tree
 //                   (l, l + 8), (l, l + 4), (l, l + 2), (0, 1) of V::HSum;
 //   accumulate, every ISA: acc = fma(p[i][j], V_j[d], acc) over j in order.
-// And the softmax's exponential (softmax.h): the same bits on every ISA, within 2 ulp of exp.
+// And the element-wise functions (elementwise.h): the same bits on every ISA, close to their definition.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -17,7 +18,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
-#include "kernels/softmax.h"
+#include "kernels/elementwise.h"
 #include "kernels/test_inputs.h"
 
 namespace g4::kernels {
@@ -176,6 +177,49 @@ TEST(ExpShifted, SameBitsOnEveryIsaAndWithinTwoUlp) {
   EXPECT_EQ(out[4], 0.0f);
   EXPECT_EQ(out[5], 1.0f);
   EXPECT_LE(Ulps(out[6], std::exp(1.0)), 2.0);
+}
+
+TEST(GeGluTanh, SameBitsOnEveryIsaAndCloseToTheTanhForm) {
+  const int64_t n = 100003;
+  std::vector<float> gate(static_cast<size_t>(n)), up(gate.size());
+  for (int64_t i = 0; i < n; ++i) {
+    gate[static_cast<size_t>(i)] = -12.0f + 24.0f * static_cast<float>(i) / static_cast<float>(n);
+    up[static_cast<size_t>(i)] = 1.0f + 0.5f * std::sin(static_cast<float>(i));
+  }
+  std::vector<float> want(gate.size());
+  OpsFor(Isa::kScalar).geglu_tanh(gate.data(), up.data(), n, want.data());
+  // Against the function in double, in the form x / (1 + exp(-2u)) = 0.5 x (1 + tanh(u)) (in the tanh
+  // form even double loses all digits of 1 + tanh(u) for x below about -6). Rounding 2u to float
+  // (a few operations, each within half an ulp) moves exp(-2u) by up to about 2|u| x 2 ulp relative,
+  // which the exact function cannot avoid either, so: within 4 + 4|2u| ulp wherever the result is not
+  // tiny (for very negative x it underflows towards 0; there the absolute error is what matters).
+  double worst = 0, worst_abs = 0;  // worst: ulps beyond the allowance
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = gate[static_cast<size_t>(i)];
+    const double two_u = 2.0 * 0.79788456080286535588 * (x + 0.044715 * x * x * x);
+    const double g = x / (1.0 + std::exp(-two_u));
+    const double ref = g * static_cast<double>(up[static_cast<size_t>(i)]);
+    const float got = want[static_cast<size_t>(i)];
+    if (std::fabs(ref) > 1e-30) {
+      worst = std::max(worst, Ulps(got, ref) - 4.0 * std::fabs(two_u));
+    } else {
+      worst_abs = std::max(worst_abs, std::fabs(static_cast<double>(got) - ref));
+    }
+  }
+  EXPECT_LE(worst, 4.0);
+  EXPECT_LE(worst_abs, 1e-30);
+  for (Isa isa : kIsas) {
+    if (!IsaSupported(isa)) continue;
+    std::vector<float> got = gate;  // in place: out == gate
+    OpsFor(isa).geglu_tanh(got.data(), up.data(), n, got.data());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_TRUE(SameBits(got[i], want[i])) << IsaName(isa) << " x " << gate[i] << ": " << got[i] << " vs " << want[i];
+    }
+  }
+  float out = -1;
+  const float zero = 0, one = 1;
+  GeGluTanh(&zero, &one, 1, &out);
+  EXPECT_EQ(out, 0.0f);
 }
 
 }  // namespace

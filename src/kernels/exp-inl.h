@@ -1,6 +1,7 @@
 // Per-ISA (include inside namespace g4::kernels::<isa> after decode-inl.h, which defines F32x16):
-// exp for the attention softmax, 16 values at a time in GCC vector extensions, so that each
-// instruction set's translation unit compiles it to its own registers.
+// exp, and the element-wise functions built on it (elementwise.h), 16 values at a time in GCC
+// vector extensions, so that each instruction set's translation unit compiles it to its own
+// registers.
 //
 // exp(x) = 2^n * exp(r): n = round(x / ln 2) (the 1.5 * 2^23 trick: round to nearest even),
 // r = x - n ln 2 in two parts (Cody-Waite: n * 0.693359375 is exact), exp(r) for |r| <= ln 2 / 2 by
@@ -46,5 +47,22 @@ inline void ExpShiftedImpl(const float* x, int64_t n, float scale, float shift, 
     v = v * scale - shift;
     ExpVec(&v);
     std::memcpy(out + j, &v, static_cast<size_t>(n - j) * 4);
+  }
+}
+
+// out[i] = gate[i] / (1 + exp(-2u)) * up[i], u = sqrt(2 / pi) * gate[i] * (1 + 0.044715 gate[i]^2).
+inline void GeGluTanhImpl(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t j = 0; j < n; j += 16) {
+    const int64_t m = std::min<int64_t>(16, n - j);
+    float xs[16] = {}, us[16] = {};
+    std::memcpy(xs, gate + j, static_cast<size_t>(m) * 4);
+    std::memcpy(us, up + j, static_cast<size_t>(m) * 4);
+    F32x16 x, u;
+    std::memcpy(&x, xs, 64);
+    std::memcpy(&u, us, 64);
+    F32x16 e = (x * 0.79788456080286535588f) * (1.0f + (x * x) * 0.044715f) * -2.0f;
+    ExpVec(&e);
+    const F32x16 v = x / (1.0f + e) * u;
+    std::memcpy(out + j, &v, static_cast<size_t>(m) * 4);
   }
 }

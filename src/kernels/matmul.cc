@@ -13,7 +13,7 @@
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 #include "kernels/scratch.h"
-#include "kernels/softmax.h"
+#include "kernels/elementwise.h"
 #include "util/cpu_features.h"
 #include "util/error.h"
 
@@ -300,6 +300,7 @@ void AttnAccumulate(const float* p, int64_t ldp, int nq, GgmlType vt, const uint
 void ExpShifted(const float* x, int64_t n, float scale, float shift, float* out) {
   Active().exp_shifted(x, n, scale, shift, out);
 }
+void GeGluTanh(const float* gate, const float* up, int64_t n, float* out) { Active().geglu_tanh(gate, up, n, out); }
 void F16ToF32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(src, dst, n); }
 void F32ToF16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(src, dst, n); }
 void Bf16ToF32Row(const uint16_t* src, float* dst, int64_t n) { Active().bf16_to_f32(src, dst, n); }

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
-#include "kernels/softmax.h"
+#include "kernels/elementwise.h"
 #include "util/error.h"
 #include "util/fp16.h"
 

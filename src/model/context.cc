@@ -369,7 +369,7 @@ void Context::Forward(const Batch& b, int begin, int end) {
         for (int64_t i = i0; i < i1; ++i) {
           float* gi = s.ple_g.data() + i * P;
           const float* pi = s.ple.data() + i * PL + int64_t{il} * P;
-          for (int64_t d = 0; d < P; ++d) gi[d] = ops::GeluTanh(gi[d]) * pi[d];
+          ops::GeGlu(gi, pi, P, gi);
         }
       });
       MatMul(lw.ple_proj, s.ple_g.data(), P, n, s.o.data(), E, math, pool_);

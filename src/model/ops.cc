@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "kernels/elementwise.h"
+
 namespace g4::ops {
 
 void RmsNorm(const float* x, const float* w, float eps, int64_t n, float* y) {
@@ -15,15 +17,7 @@ void RmsNorm(const float* x, const float* w, float eps, int64_t n, float* y) {
   }
 }
 
-float GeluTanh(float x) {
-  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
-  constexpr float kCoef = 0.044715f;
-  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoef * x * x)));
-}
-
-void GeGlu(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = GeluTanh(gate[i]) * up[i];
-}
+void GeGlu(const float* gate, const float* up, int64_t n, float* out) { kernels::GeGluTanh(gate, up, n, out); }
 
 void SoftCap(float* x, int64_t n, float cap) {
   const float inv = 1.0f / cap;

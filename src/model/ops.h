@@ -10,9 +10,8 @@ namespace g4::ops {
 // The sum of squares is accumulated in double, as ggml does. y may alias x.
 void RmsNorm(const float* x, const float* w, float eps, int64_t n, float* y);
 
-// GELU, exact tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). HF gelu_pytorch_tanh.
-float GeluTanh(float x);
-// out[i] = gelu(gate[i]) * up[i]
+// out[i] = gelu(gate[i]) * up[i] with the tanh GELU, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+// (HF gelu_pytorch_tanh), vectorized: kernels::GeGluTanh. out may alias gate or up.
 void GeGlu(const float* gate, const float* up, int64_t n, float* out);
 
 // x = cap * tanh(x / cap)
