@@ -72,7 +72,10 @@ struct Shape {
 };
 const Shape kShapes[] = {{1, 1, 32}, {1, 67, 512}, {16, 64, 512}, {5, 3, 256}, {19, 9, 64}, {32, 64, 256}, {7, 70, 96}};
 
-TEST(AttnKernels, ScoresFollowTheFixedOrderOnEveryIsa) {
+// Calls fn for every ISA this CPU runs, KV type and shape, under a trace naming them, with a
+// generator seeded from the case.
+template <typename Fn>
+void ForEachCase(Fn fn) {
   for (Isa isa : kIsas) {
     if (!IsaSupported(isa)) continue;
     for (GgmlType t : kKvTypes) {
@@ -80,61 +83,60 @@ TEST(AttnKernels, ScoresFollowTheFixedOrderOnEveryIsa) {
         SCOPED_TRACE(std::string(IsaName(isa)) + " " + TypeName(t) + " nq " + std::to_string(sh.nq) + " nk " +
                      std::to_string(sh.nk) + " hd " + std::to_string(sh.hd));
         SplitMix64 rng(static_cast<uint64_t>(sh.nq * 1000 + sh.nk * 10 + sh.hd) ^ static_cast<uint64_t>(t));
-        const int64_t stride = RowBytes(t, sh.hd) + 64, ldq = sh.hd + 16, lds = sh.nk + 5;
-        std::vector<float> deq;
-        const std::vector<uint8_t> k = MakeRows(t, sh.nk, sh.hd, stride, rng, &deq);
-        std::vector<float> q(static_cast<size_t>(sh.nq * ldq));
-        for (float& v : q) v = Uniform(rng);
-        std::vector<float> s(static_cast<size_t>(sh.nq * lds), -1.0f);
-        // Also prefetch some other rows (the V rows): a hint, which must not change anything.
-        OpsFor(isa).attn_scores(q.data(), ldq, sh.nq, t, k.data(), stride, sh.nk, sh.hd, s.data(), lds, k.data(),
-                                stride, RowBytes(t, sh.hd));
-        for (int i = 0; i < sh.nq; ++i) {
-          for (int j = 0; j < sh.nk; ++j) {
-            const float* qi = q.data() + i * ldq;
-            const float* kj = deq.data() + static_cast<size_t>(j) * sh.hd;
-            const float want = isa == Isa::kScalar ? ChainDot(qi, kj, sh.hd) : LaneTreeDot(qi, kj, sh.hd);
-            ASSERT_TRUE(SameBits(s[static_cast<size_t>(i * lds + j)], want))
-                << "query " << i << " key " << j << ": " << s[static_cast<size_t>(i * lds + j)] << " vs " << want;
-          }
-          for (int64_t j = sh.nk; j < lds; ++j) ASSERT_EQ(s[static_cast<size_t>(i * lds + j)], -1.0f) << "wrote past nk";
-        }
+        fn(isa, t, sh, rng);
+        if (::testing::Test::HasFatalFailure()) return;  // the first failing case is enough
       }
     }
   }
 }
 
+TEST(AttnKernels, ScoresFollowTheFixedOrderOnEveryIsa) {
+  ForEachCase([](Isa isa, GgmlType t, const Shape& sh, SplitMix64& rng) {
+    const int64_t stride = RowBytes(t, sh.hd) + 64, ldq = sh.hd + 16, lds = sh.nk + 5;
+    std::vector<float> deq;
+    const std::vector<uint8_t> k = MakeRows(t, sh.nk, sh.hd, stride, rng, &deq);
+    std::vector<float> q(static_cast<size_t>(sh.nq * ldq));
+    for (float& v : q) v = Uniform(rng);
+    std::vector<float> s(static_cast<size_t>(sh.nq * lds), -1.0f);
+    // Also prefetch some other rows (the V rows): a hint, which must not change anything.
+    OpsFor(isa).attn_scores(q.data(), ldq, sh.nq, t, k.data(), stride, sh.nk, sh.hd, s.data(), lds, k.data(),
+                            stride, RowBytes(t, sh.hd));
+    for (int i = 0; i < sh.nq; ++i) {
+      for (int j = 0; j < sh.nk; ++j) {
+        const float* qi = q.data() + i * ldq;
+        const float* kj = deq.data() + static_cast<size_t>(j) * sh.hd;
+        const float want = isa == Isa::kScalar ? ChainDot(qi, kj, sh.hd) : LaneTreeDot(qi, kj, sh.hd);
+        ASSERT_TRUE(SameBits(s[static_cast<size_t>(i * lds + j)], want))
+            << "query " << i << " key " << j << ": " << s[static_cast<size_t>(i * lds + j)] << " vs " << want;
+      }
+      for (int64_t j = sh.nk; j < lds; ++j) ASSERT_EQ(s[static_cast<size_t>(i * lds + j)], -1.0f) << "wrote past nk";
+    }
+  });
+}
+
 TEST(AttnKernels, AccumulateIsTheFmaChainOnEveryIsa) {
-  for (Isa isa : kIsas) {
-    if (!IsaSupported(isa)) continue;
-    for (GgmlType t : kKvTypes) {
-      for (const Shape& sh : kShapes) {
-        SCOPED_TRACE(std::string(IsaName(isa)) + " " + TypeName(t) + " nq " + std::to_string(sh.nq) + " nk " +
-                     std::to_string(sh.nk) + " hd " + std::to_string(sh.hd));
-        SplitMix64 rng(static_cast<uint64_t>(sh.nq * 7919 + sh.nk * 31 + sh.hd) ^ static_cast<uint64_t>(t));
-        const int64_t stride = RowBytes(t, sh.hd) + 32, ldp = sh.nk + 3, ldacc = sh.hd + 16;
-        std::vector<float> deq;
-        const std::vector<uint8_t> v = MakeRows(t, sh.nk, sh.hd, stride, rng, &deq);
-        std::vector<float> p(static_cast<size_t>(sh.nq * ldp)), acc(static_cast<size_t>(sh.nq * ldacc));
-        for (float& x : p) x = 0.5f * (Uniform(rng) + 1.0f);
-        for (float& x : acc) x = Uniform(rng);
-        std::vector<float> want = acc;
-        for (int i = 0; i < sh.nq; ++i) {
-          for (int j = 0; j < sh.nk; ++j) {
-            for (int d = 0; d < sh.hd; ++d) {
-              float& w = want[static_cast<size_t>(i * ldacc + d)];
-              w = std::fma(p[static_cast<size_t>(i * ldp + j)], deq[static_cast<size_t>(j) * sh.hd + d], w);
-            }
-          }
-        }
-        OpsFor(isa).attn_accumulate(p.data(), ldp, sh.nq, t, v.data(), stride, sh.nk, sh.hd, acc.data(), ldacc);
-        for (size_t e = 0; e < acc.size(); ++e) {
-          ASSERT_TRUE(SameBits(acc[e], want[e])) << "query " << e / ldacc << " dim " << e % ldacc << ": " << acc[e]
-                                                  << " vs " << want[e];
+  ForEachCase([](Isa isa, GgmlType t, const Shape& sh, SplitMix64& rng) {
+    const int64_t stride = RowBytes(t, sh.hd) + 32, ldp = sh.nk + 3, ldacc = sh.hd + 16;
+    std::vector<float> deq;
+    const std::vector<uint8_t> v = MakeRows(t, sh.nk, sh.hd, stride, rng, &deq);
+    std::vector<float> p(static_cast<size_t>(sh.nq * ldp)), acc(static_cast<size_t>(sh.nq * ldacc));
+    for (float& x : p) x = 0.5f * (Uniform(rng) + 1.0f);
+    for (float& x : acc) x = Uniform(rng);
+    std::vector<float> want = acc;
+    for (int i = 0; i < sh.nq; ++i) {
+      for (int j = 0; j < sh.nk; ++j) {
+        for (int d = 0; d < sh.hd; ++d) {
+          float& w = want[static_cast<size_t>(i * ldacc + d)];
+          w = std::fma(p[static_cast<size_t>(i * ldp + j)], deq[static_cast<size_t>(j) * sh.hd + d], w);
         }
       }
     }
-  }
+    OpsFor(isa).attn_accumulate(p.data(), ldp, sh.nq, t, v.data(), stride, sh.nk, sh.hd, acc.data(), ldacc);
+    for (size_t e = 0; e < acc.size(); ++e) {
+      ASSERT_TRUE(SameBits(acc[e], want[e])) << "query " << e / ldacc << " dim " << e % ldacc << ": " << acc[e]
+                                              << " vs " << want[e];
+    }
+  });
 }
 
 // Distance in units in the last place between a float and the double it approximates.

@@ -89,6 +89,28 @@ inline void SuperBlockFloat(typename V::F (&acc)[NP][T], const typename V::I (&s
   }
 }
 
+// The start and end of every register tile of NP panels x T tokens: xq[t] points at token t0 + t's
+// quantized activations from column k0; acc starts from y (when accumulating over column chunks) or
+// zero, and is stored back to y, rows past nrows[p] untouched.
+template <int NP, int T>
+inline void BeginTile(typename V::F (&acc)[NP][T], const int8_t* (&xq)[T], const QuantActs& a, int64_t t0, int64_t k0,
+                      const float* y, int64_t ldy, const int* nrows, bool accumulate) {
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    xq[t] = a.qt(t0 + t) + k0;
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) acc[p][t] = accumulate ? V::LoadRows(y + t * ldy + p * 16, nrows[p]) : V::FZero();
+  }
+}
+template <int NP, int T>
+inline void EndTile(const typename V::F (&acc)[NP][T], float* y, int64_t ldy, const int* nrows) {
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) V::StoreRows(y + t * ldy + p * 16, acc[p][t], nrows[p]);
+  }
+}
+
 // acc[p][t] for NP panels x T tokens over decoded blocks [0, nb) of Ty, which are activation blocks
 // starting at column k0. Loads the accumulators from y when `accumulate`.
 template <GgmlType kType, int NP, int T>
@@ -100,12 +122,7 @@ void QuantTile(const Decoded* dec, int64_t nb, const QuantActs& a, int64_t t0, i
   constexpr bool kSigned = kType == GgmlType::Q8_0 && V::kSignedQ8;
   F acc[NP][T];
   const int8_t* xq[T];
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
-    xq[t] = a.qt(t0 + t) + k0;
-#pragma GCC unroll 16
-    for (int p = 0; p < NP; ++p) acc[p][t] = accumulate ? V::LoadRows(y + t * ldy + p * 16, nrows[p]) : V::FZero();
-  }
+  BeginTile<NP, T>(acc, xq, a, t0, k0, y, ldy, nrows, accumulate);
   auto dot = [](I acc_i, I w, const int8_t* x) { return kSigned ? V::Dot4Signed(acc_i, w, x) : V::Dot4(acc_i, w, x); };
   if constexpr (Ty::kClass == KClass::kG32 || Ty::kClass == KClass::kG32Min) {
     const int64_t g0 = k0 / 32;
@@ -187,11 +204,7 @@ void QuantTile(const Decoded* dec, int64_t nb, const QuantActs& a, int64_t t0, i
           acc, sumi, d, dmin, [&](int p, int i) { return V::Load(dec[p].i1 + (b * 4 + i) * 16); }, a, t0, sb0 + b);
     }
   }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
-#pragma GCC unroll 16
-    for (int p = 0; p < NP; ++p) V::StoreRows(y + t * ldy + p * 16, acc[p][t], nrows[p]);
-  }
+  EndTile<NP, T>(acc, y, ldy, nrows);
 }
 
 // Few tokens (generation), K-quants: the levels are decoded in registers, unit by unit
@@ -212,12 +225,7 @@ void QuantTileK(const uint8_t* const* tiles, int64_t nb, const QuantActs& a, int
   using F = typename V::F;
   F acc[NP][T];
   const int8_t* xq[T];
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
-    xq[t] = a.qt(t) + k0;
-#pragma GCC unroll 16
-    for (int p = 0; p < NP; ++p) acc[p][t] = accumulate ? V::LoadRows(y + t * ldy + p * 16, nrows[p]) : V::FZero();
-  }
+  BeginTile<NP, T>(acc, xq, a, 0, k0, y, ldy, nrows, accumulate);
   const int64_t sb0 = k0 / 256;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* tile[NP];
@@ -294,11 +302,7 @@ void QuantTileK(const uint8_t* const* tiles, int64_t nb, const QuantActs& a, int
         },
         a, 0, sb0 + b);
   }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
-#pragma GCC unroll 16
-    for (int p = 0; p < NP; ++p) V::StoreRows(y + t * ldy + p * 16, acc[p][t], nrows[p]);
-  }
+  EndTile<NP, T>(acc, y, ldy, nrows);
 }
 
 // Few tokens (generation), types with blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): as QuantTileK,
@@ -316,12 +320,7 @@ void QuantTileG(const uint8_t* const* tiles, int64_t nb, const QuantActs& a, int
   constexpr bool kSigned = kType == GgmlType::Q8_0 && V::kSignedQ8;
   F acc[NP][T];
   const int8_t* xq[T];
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
-    xq[t] = a.qt(t) + k0;
-#pragma GCC unroll 16
-    for (int p = 0; p < NP; ++p) acc[p][t] = accumulate ? V::LoadRows(y + t * ldy + p * 16, nrows[p]) : V::FZero();
-  }
+  BeginTile<NP, T>(acc, xq, a, 0, k0, y, ldy, nrows, accumulate);
   auto dot = [](I acc_i, I w, const int8_t* x) { return kSigned ? V::Dot4Signed(acc_i, w, x) : V::Dot4(acc_i, w, x); };
   const int64_t g0 = k0 / 32;
   for (int64_t b = 0; b < nb; ++b) {
@@ -367,11 +366,7 @@ void QuantTileG(const uint8_t* const* tiles, int64_t nb, const QuantActs& a, int
       }
     }
   }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
-#pragma GCC unroll 16
-    for (int p = 0; p < NP; ++p) V::StoreRows(y + t * ldy + p * 16, acc[p][t], nrows[p]);
-  }
+  EndTile<NP, T>(acc, y, ldy, nrows);
 }
 
 // Points dec at this thread's decoded buffers for V::kPanels panels of kc columns.
@@ -485,11 +480,7 @@ void FloatTile(const float* const* pf, int64_t kc, const float* x, int64_t ldx, 
       for (int p = 0; p < NP; ++p) acc[p][t] = V::Fma(w[p], xv, acc[p][t]);
     }
   }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t) {
-#pragma GCC unroll 16
-    for (int p = 0; p < NP; ++p) V::StoreRows(y + t * ldy + p * 16, acc[p][t], nrows[p]);
-  }
+  EndTile<NP, T>(acc, y, ldy, nrows);
 }
 
 // The f32 panel [kc][16] of columns [k0, k0 + kc) of a panel: in place for packed F32, else
