@@ -142,10 +142,16 @@ void FillToDepth(Context& ctx, int depth, bool synthetic, std::mt19937& rng) {
 }
 
 // Runs one repetition of a test from `depth` and returns its duration in seconds; the cache is then
-// rolled back to the depth for the next one.
-double RunOnce(Context& ctx, const Test& t, int depth, std::mt19937& rng) {
+// rolled back to the depth for the next one: truncated where the sliding-window ring still holds the
+// depth's last window, otherwise (a test longer than the ring's slack) filled to the depth again, which
+// RunBench allows only for synthetic fills.
+double RunOnce(Context& ctx, const Test& t, int depth, bool synthetic, std::mt19937& rng) {
   const double sec = Decode(ctx, t.n_prompt, t.n_gen, rng);
-  ctx.kv().Truncate(0, depth);
+  if (ctx.kv().CanTruncate(0, depth)) {
+    ctx.kv().Truncate(0, depth);
+  } else {
+    FillToDepth(ctx, depth, synthetic, rng);
+  }
   return sec;
 }
 
@@ -171,6 +177,7 @@ void RunBench(const BenchOptions& o) {
   if (o.depth_fill != "compute" && o.depth_fill != "synthetic") {
     Fail("--depth-fill: '%s' is not compute or synthetic", o.depth_fill.c_str());
   }
+  const bool synthetic = o.depth_fill == "synthetic";
 
   // Memory read bandwidth at each thread count, measured before the model is loaded; the buffer
   // is then freed and the peak-RSS mark reset, so peak_rss_bytes is the engine's own.
@@ -207,19 +214,23 @@ void RunBench(const BenchOptions& o) {
     mo.cache_type_k = o.cache_type_k;
     mo.cache_type_v = o.cache_type_v;
     ContextOptions co = MakeContextOptions(mo, *model);
-    // Each repetition is rolled back to the depth, so the sliding-window ring keeps a test's tokens.
-    co.kv.slack = std::max<int64_t>(co.kv.slack, max_test);
+    // Each repetition is rolled back to the depth. A computed depth is too slow to fill again, so then
+    // the sliding-window ring keeps a whole test's tokens beyond the window (more memory than the engine
+    // needs otherwise); at depth 0 or with a synthetic fill the ring is the engine's usual one, so the
+    // peak resident memory is what a real prompt of that length takes.
+    const bool any_depth = *std::max_element(depths.begin(), depths.end()) > 0;
+    if (any_depth && !synthetic) co.kv.slack = std::max<int64_t>(co.kv.slack, max_test);
     Context ctx(*model, co);
     const auto bw_it = bandwidth.find(nt);
     const double bw = bw_it == bandwidth.end() ? 0.0 : bw_it->second;
     const uint64_t weight_bytes = BytesReadPerToken(model->weights(), model->config());
     for (int depth : depths) {
-      FillToDepth(ctx, depth, o.depth_fill == "synthetic", rng);
+      FillToDepth(ctx, depth, synthetic, rng);
       for (const auto& t : tests) {
-        RunOnce(ctx, {std::min(t.n_prompt, 16), std::min(t.n_gen, 2)}, depth, rng);  // warm-up
+        RunOnce(ctx, {std::min(t.n_prompt, 16), std::min(t.n_gen, 2)}, depth, synthetic, rng);  // warm-up
         std::vector<double> ts, ns;
         for (int r = 0; r < o.reps; ++r) {
-          const double sec = RunOnce(ctx, t, depth, rng);
+          const double sec = RunOnce(ctx, t, depth, synthetic, rng);
           ns.push_back(sec * 1e9);
           ts.push_back((t.n_prompt + t.n_gen) / sec);
         }

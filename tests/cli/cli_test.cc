@@ -183,6 +183,17 @@ TEST(Cli, BenchRunsEachTestAtEachDepth) {
     EXPECT_EQ(j[3]["depth_fill"], fill);
     for (const auto& e : j) EXPECT_GT(e["avg_ts"].get<double>(), 0);
   }
+  // Tests longer than the sliding ring's slack (512 positions beyond the 32-token window): the bench
+  // keeps the engine's ring, so a synthetic depth is filled again between repetitions instead of rolled
+  // back; a computed depth gets a ring that holds the whole test.
+  for (const char* fill : {"compute", "synthetic"}) {
+    auto r = RunCommand(CliPath() + " bench -m " + tiny + " -p 700 -n 0 -d 0,40 -r 2 --no-bandwidth --json --depth-fill " + fill);
+    ASSERT_EQ(r.status, 0) << r.out;
+    const json j = json::parse(r.out);
+    ASSERT_EQ(j.size(), 2u) << fill;
+    EXPECT_EQ(j[1]["test"], "pp700 @ d40");
+    for (const auto& e : j) EXPECT_GT(e["avg_ts"].get<double>(), 0);
+  }
   const auto bad = RunCommand(CliPath() + " bench -m " + tiny + " -p 16 -n 0 -d 8 --depth-fill magic 2>&1");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.out.find("--depth-fill"), std::string::npos) << bad.out;
