@@ -88,6 +88,9 @@ class File {
   uint64_t data_offset() const { return data_offset_; }
   size_t file_size() const { return size_; }
   const uint8_t* base() const { return base_; }
+  // Copies n bytes that start at p (a pointer into base()) to dst: with pread from an opened file, so
+  // the pages are not mapped into the process (MappedFile::ReadAt), or from memory for a parsed image.
+  void Read(const uint8_t* p, size_t n, void* dst) const;
 
   const std::vector<KeyValue>& kvs() const { return kvs_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }

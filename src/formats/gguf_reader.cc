@@ -196,6 +196,18 @@ std::unique_ptr<File> File::Open(const std::string& path) {
   return f;
 }
 
+void File::Read(const uint8_t* p, size_t n, void* dst) const {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p), begin = reinterpret_cast<uintptr_t>(base_);
+  if (at < begin || at - begin > size_ || n > size_ - (at - begin)) {
+    Fail("%s: read of %zu bytes outside the file", path_.c_str(), n);
+  }
+  if (map_) {
+    map_->ReadAt(at - begin, n, dst);
+  } else {
+    std::memcpy(dst, p, n);
+  }
+}
+
 std::unique_ptr<File> File::Parse(const uint8_t* data, size_t size, const std::string& name) {
   std::unique_ptr<File> f(new File());
   f->path_ = name;

@@ -103,7 +103,8 @@ bool SupportsMatMul(GgmlType t);
 void MatMul(const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, Math math,
             ThreadPool& pool);
 
-// Embedding lookup: out[i][0 .. w.cols) = row ids[i] of w, dequantized exactly (DequantizeRow).
+// Embedding lookup: out[i][0 .. w.cols) = row ids[i] of w, dequantized exactly (DequantizeRow); read
+// from w.packed when it is set (the same bits: the panel layout is a permutation of the file's bytes).
 //   out: [n][ldo] f32, ldo >= w.cols. An id outside [0, w.rows) fails naming it.
 void GetRows(const Matrix& w, const int32_t* ids, int64_t n, float* out, int64_t ldo);
 

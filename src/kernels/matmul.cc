@@ -12,6 +12,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
+#include "kernels/panel.h"
 #include "kernels/scratch.h"
 #include "kernels/elementwise.h"
 #include "util/cpu_features.h"
@@ -272,7 +273,16 @@ void GetRows(const Matrix& w, const int32_t* ids, int64_t n, float* out, int64_t
       Fail("GetRows: row id %d at position %lld is outside [0, %lld)", ids[i], static_cast<long long>(i),
            static_cast<long long>(w.rows));
     }
-    DequantizeRow(w.type, w.row(ids[i]), out + i * ldo, w.cols);
+    if (w.packed == nullptr) {
+      DequantizeRow(w.type, w.row(ids[i]), out + i * ldo, w.cols);
+      continue;
+    }
+    thread_local std::vector<uint8_t> row;  // [row_bytes] the row's blocks in the file's layout
+    row.resize(w.row_bytes());
+    const int64_t panel = ids[i] / kPanelRows;
+    UnpackPanelRow(w.type, w.packed + panel * PanelBytes(w), w.cols / TileCols(w.type),
+                   static_cast<int>(ids[i] % kPanelRows), row.data());
+    DequantizeRow(w.type, row.data(), out + i * ldo, w.cols);
   }
 }
 

@@ -498,13 +498,22 @@ TEST(MatMul, RejectsBadArguments) {
 }
 
 TEST(GetRows, DequantizesSelectedRows) {
-  const Weights w = MakeWeights(GgmlType::Q6_K, 10, 256, 2);
-  const int32_t ids[3] = {7, 0, 7};
-  std::vector<float> out(3 * 300, 0.0f);
-  GetRows(w.m(), ids, 3, out.data(), 300);
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(std::memcmp(out.data() + i * 300, w.deq.data() + ids[i] * 256, 256 * 4), 0) << i;
+  // From the file's layout and from the packed one (the tied LM head's copy serves the embedding),
+  // rows in the first, a middle and the last, partial panel.
+  for (GgmlType t : kWeightTypes) {
+    Weights w = MakeWeights(t, 37, 256, 2);
+    const int32_t ids[5] = {7, 0, 36, 17, 7};
+    for (const bool packed : {false, true}) {
+      std::vector<float> out(5 * 300, 0.0f);
+      GetRows(packed ? w.mp() : w.m(), ids, 5, out.data(), 300);
+      for (int i = 0; i < 5; ++i) {
+        ASSERT_EQ(std::memcmp(out.data() + i * 300, w.deq.data() + ids[i] * 256, 256 * 4), 0)
+            << TypeName(t) << (packed ? " packed" : "") << " row " << ids[i];
+      }
+    }
   }
+  const Weights w = MakeWeights(GgmlType::Q6_K, 10, 256, 2);
+  std::vector<float> out(300, 0.0f);
   const int32_t bad[1] = {10};
   try {
     GetRows(w.m(), bad, 1, out.data(), 300);

@@ -99,7 +99,7 @@ void AssistantRunner::Step(int n, const int32_t* tokens, const float* hidden, co
   for (int i = 0; i < n; ++i) {
     if (tokens[i] < 0 || tokens[i] >= tc.n_vocab) Fail("draft token %d is out of range", tokens[i]);
     float* xi = s.xh.data() + static_cast<size_t>(i) * 2 * B;
-    kernels::DequantizeRow(tw.token_embd.type, tw.token_embd.row(tokens[i]), xi, B);
+    target_.EmbeddingRow(tw.token_embd, tokens[i], xi);
     for (int64_t d = 0; d < B; ++d) xi[d] *= tc.embed_scale;
     std::memcpy(xi + B, hidden + static_cast<size_t>(i) * B, static_cast<size_t>(B) * 4);
   }

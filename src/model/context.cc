@@ -224,7 +224,7 @@ void Context::Forward(const Batch& b, int begin, int end) {
       float* xi = s.x.data() + i * E;
       const int32_t tok = b.token[begin + i];
       if (tok >= 0) {
-        kernels::DequantizeRow(w.token_embd.type, w.token_embd.row(tok), xi, E);
+        model_.EmbeddingRow(w.token_embd, tok, xi);
         for (int64_t d = 0; d < E; ++d) xi[d] *= c.embed_scale;
       } else {
         const float* src = b.embd.data() + static_cast<size_t>(s.embd_row[begin + i]) * E;
@@ -248,7 +248,7 @@ void Context::Forward(const Batch& b, int begin, int end) {
         float* pi = s.ple.data() + i * PL;
         float* ti = s.ple_tmp.data() + i * PL;
         const int32_t tok = b.token[begin + i];
-        kernels::DequantizeRow(w.ple_token_embd.type, w.ple_token_embd.row(tok >= 0 ? tok : 0), ti, PL);
+        model_.EmbeddingRow(w.ple_token_embd, tok >= 0 ? tok : 0, ti);
         for (int l = 0; l < c.n_layer; ++l) {
           float* pl = pi + l * P;
           for (int64_t d = 0; d < P; ++d) pl[d] *= proj_scale;

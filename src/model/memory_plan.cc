@@ -37,24 +37,6 @@ constexpr int kPanelRowsForPlan = kernels::kPanelRows;
 
 uint64_t PageSize() { return static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)); }
 
-// Resident bytes of a table read one row at a time through the mapping, when the context's tokens
-// read `rows_used` rows (ids spread over the vocabulary). A fault on a mapped file maps the cached
-// pages around it too (the kernel's fault-around), so what becomes resident is whole windows: the
-// expected number of distinct windows that many uniformly spread rows touch, never more than the
-// table. kWindow is the effective window measured with tests/cli/memory_plan_test.cc (random rows
-// of a 32 MiB table; the kernel's default fault-around is 64 KiB, and readahead adds to it).
-constexpr uint64_t kWindow = uint64_t{128} << 10;
-
-uint64_t RowReadBytes(const Matrix& m, int64_t rows_used) {
-  if (m.data == nullptr) return 0;
-  const uint64_t row = m.row_bytes();
-  const uint64_t table = static_cast<uint64_t>(m.rows) * row;
-  const double windows = std::ceil(double(table) / double(kWindow));
-  const double per_row = std::max(1.0, double(row) / double(kWindow));  // windows one row spans
-  const double touched = windows * (1.0 - std::exp(-double(std::min(rows_used, m.rows)) * per_row / windows));
-  return std::min(table, static_cast<uint64_t>(std::ceil(touched)) * kWindow);
-}
-
 uint64_t WeightsBytes(const Model& model, const MemoryPlanOptions& opt) {
   const ModelWeights& w = model.weights();
   std::set<const uint8_t*> matrices;
@@ -63,17 +45,19 @@ uint64_t WeightsBytes(const Model& model, const MemoryPlanOptions& opt) {
     if (m.data == nullptr || m.rows == 0 || !matrices.insert(m.data).second) return;
     bytes += opt.packed ? static_cast<uint64_t>(kernels::PackedBytes(m)) : static_cast<uint64_t>(m.rows) * m.row_bytes();
   });
-  // Embedding tables are read a row per token (when packed, the tied LM head's copy is separate).
-  const int64_t rows_used = opt.n_ctx * opt.n_seq;
+  // Embedding tables take nothing more: a row per token is read from the tied LM head's copy (packed,
+  // or in place, counted above) or copied out of the file with pread (Model::EmbeddingRow).
   for (const Matrix* t : {&w.token_embd, &w.ple_token_embd}) {
-    if (t->data == nullptr) continue;
-    if (!opt.packed && matrices.count(t->data)) continue;  // already counted whole
-    bytes += RowReadBytes(*t, rows_used);
-    matrices.insert(t->data);
+    if (t->data != nullptr) matrices.insert(t->data);
   }
-  // Everything else (norms, scales, RoPE factors) is read in place, whole.
-  for (const auto& t : model.file().tensors()) {
-    if (!matrices.count(t.data)) bytes += t.nbytes;
+  if (opt.packed) {
+    // The vectors (norms, scales, RoPE factors) are copied; nothing else of the file stays resident.
+    ForEachVec(w, [&](const Vec& v) { bytes += v.data ? 4 * static_cast<uint64_t>(v.n) : 0; });
+  } else {
+    // Everything else is read in place, whole.
+    for (const auto& t : model.file().tensors()) {
+      if (!matrices.count(t.data)) bytes += t.nbytes;
+    }
   }
   return bytes;
 }

@@ -1,8 +1,7 @@
 // The memory planner: how much resident memory a process running a model needs at a context length,
 // before anything is allocated. It adds up what the code allocates (see each term in memory_plan.cc):
-//   weights  packed matrices (or the file's bytes without packing), the vectors read in place, and
-//            the rows of the row-read tables (token and per-layer embeddings) that the context's
-//            tokens can touch;
+//   weights  packed matrices (or the file's bytes without packing) and the vectors read in place;
+//            embedding tables add nothing (rows come from the tied head or are copied with pread);
 //   KV cache KvCache::BytesAtContext with every sequence at n_ctx;
 //   working  the Context's activations and logits for one micro-batch, the activation workspace of
 //            MatMul, the per-thread kernel and attention scratch, and the sampler;

@@ -32,12 +32,28 @@ void ForEachMatrix(W& w, Fn&& fn) {
   }
 }
 
+// Every 1-D f32 tensor the forward pass reads (norm weights, scales, RoPE factors).
+template <typename W, typename Fn>
+void ForEachVec(W& w, Fn&& fn) {
+  fn(w.output_norm);
+  fn(w.rope_freqs);
+  fn(w.ple_proj_norm);
+  for (auto& l : w.layers) {
+    for (auto* v : {&l.attn_norm, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.ffn_norm, &l.post_ffw_norm,
+                    &l.ple_post_norm, &l.moe_router_scale, &l.pre_ffw_norm_2, &l.post_ffw_norm_1, &l.post_ffw_norm_2,
+                    &l.exp_down_scale}) {
+      fn(*v);
+    }
+  }
+}
+
 class Model {
  public:
   // Maps and validates the file, reads the configuration and binds every tensor. Throws g4::Error
   // naming the file and what is wrong. Then every matrix the forward pass multiplies is repacked into
   // the kernels' panel layout (kernels::PackMatrix) in private memory and its pages of the file are
-  // released as it goes, so resident memory stays about the size of the weights; the environment
+  // released as it goes, so resident memory stays about the size of the weights (the vectors are
+  // copied too, and then no page of the file stays mapped into the process); the environment
   // variable GEMMA4_NO_PACK=1 keeps the file layout (the kernels then pack panel by panel per call).
   static std::unique_ptr<Model> Load(const std::string& path);
   // The same, packing or not whatever the environment says (`gemma4 info` and `fit` only look).
@@ -61,6 +77,14 @@ class Model {
   // this only reports completion.
   void Prefault(const std::function<void(double)>& progress) const;
 
+  // out[0 .. table.cols) = row `id` of an embedding table (weights().token_embd or ple_token_embd),
+  // dequantized exactly. The tied LM head's packed copy serves token_embd; otherwise the row is read
+  // from the file with pread, so a table of gigabytes read a row per token adds nothing to the
+  // process's resident memory (faults on the mapping made whole read-ahead windows resident: the
+  // 12B's 826 MB table was two-thirds resident after a few hundred tokens). Fails on an id outside
+  // the table. Thread-safe.
+  void EmbeddingRow(const kernels::Matrix& table, int32_t id, float* out) const;
+
   // Bytes of weights held in the packed layout (0 with GEMMA4_NO_PACK).
   uint64_t PackedBytes() const;
 
@@ -68,6 +92,7 @@ class Model {
   Model() = default;
   void PackWeights();
   std::vector<std::unique_ptr<kernels::PackedBuffer>> packed_;
+  std::vector<float> vectors_;  // [sum of the vectors' n] ForEachVec's tensors when packed
   std::unique_ptr<gguf::File> file_;
   ModelConfig config_;
   ModelWeights weights_;

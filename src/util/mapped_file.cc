@@ -35,11 +35,30 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     }
     data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);
+  fd_ = fd;
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::ReadAt(size_t offset, size_t len, void* dst) const {
+  if (offset > size_ || len > size_ - offset) {
+    Fail("%s: cannot read %zu bytes at offset %zu: the file has %zu bytes", path_.c_str(), len, offset, size_);
+  }
+  auto* out = static_cast<uint8_t*>(dst);
+  while (len > 0) {
+    const ssize_t got = ::pread(fd_, out, len, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      Fail("%s: cannot read %zu bytes at offset %zu: %s", path_.c_str(), len, offset,
+           got == 0 ? "unexpected end of file" : std::strerror(errno));
+    }
+    out += got;
+    offset += static_cast<size_t>(got);
+    len -= static_cast<size_t>(got);
+  }
 }
 
 void MappedFile::Prefetch(size_t offset, size_t len) const {
