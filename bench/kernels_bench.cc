@@ -148,6 +148,22 @@ void MatMulArgs(benchmark::internal::Benchmark* b, int64_t n) {
   }
 }
 
+// Gemma 4 E2B shapes at 2 threads, generation: FFN gate/up (12288 x 1536), down (1536 x 12288),
+// attention Q (2048 x 1536) and output (1536 x 2048), and the tied LM head (262144 x 1536, Q6_K in a
+// Q4_K_M file): small matrices, where the cost of starting and ending a job shows.
+void E2bArgs(benchmark::internal::Benchmark* b) {
+  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{12288, 1536}, {1536, 12288}, {2048, 1536}, {1536, 2048}}) {
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K}) b->Args({static_cast<int64_t>(t), rows, cols, 1, 2});
+  }
+  b->Args({static_cast<int64_t>(GgmlType::Q6_K), 262144, 1536, 1, 2});
+}
+
+BENCHMARK(BM_MatMul)
+    ->Name("GemvE2B")
+    ->Apply(E2bArgs)
+    ->MinTime(0.3)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_MatMul)
     ->Name("Gemv")
     ->Apply([](benchmark::internal::Benchmark* b) { MatMulArgs(b, 1); })
