@@ -224,5 +224,46 @@ TEST(GeGluTanh, SameBitsOnEveryIsaAndCloseToTheTanhForm) {
   EXPECT_EQ(out, 0.0f);
 }
 
+TEST(SoftCap, SameBitsOnEveryIsaAndWithinThreeUlpOfTanh) {
+  // Logits over [-400, 400] with cap 30 (z over [-13.3, 13.3]: both branches, the switch at
+  // |z| = 0.625, and saturation), plus values around 0.
+  const int64_t n = 400009;
+  const float cap = 30.0f;
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = -400.0f + 800.0f * static_cast<float>(i) / static_cast<float>(n);
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-7f, 18.75f, -18.75f, 18.7499f, 18.7501f, 1e30f, -1e30f}) x.push_back(v);
+  const int64_t m = static_cast<int64_t>(x.size());
+  std::vector<float> want(x.size());
+  OpsFor(Isa::kScalar).soft_cap(x.data(), m, cap, want.data());
+  double worst = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    // tanh of the float argument the function sees (x * (1 / cap), one rounding, as before).
+    const float z = x[static_cast<size_t>(i)] * (1.0f / cap);
+    const double ref = static_cast<double>(cap) * std::tanh(static_cast<double>(z));
+    const float got = want[static_cast<size_t>(i)];
+    if (ref == 0) {
+      EXPECT_EQ(got, 0.0f) << x[static_cast<size_t>(i)];
+    } else {
+      worst = std::max(worst, Ulps(got, ref));
+    }
+  }
+  EXPECT_LE(worst, 3.0);
+  for (Isa isa : kIsas) {
+    if (!IsaSupported(isa)) continue;
+    std::vector<float> got = x;  // in place: out == x
+    OpsFor(isa).soft_cap(got.data(), m, cap, got.data());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_TRUE(SameBits(got[i], want[i])) << IsaName(isa) << " x " << x[i] << ": " << got[i] << " vs " << want[i];
+    }
+  }
+  // The dispatched entry point: odd, saturating at +-cap, NaN stays NaN.
+  const float edge[] = {1e6f, -1e6f, std::numeric_limits<float>::quiet_NaN()};
+  float out[3];
+  SoftCap(edge, 3, cap, out);
+  EXPECT_EQ(out[0], cap);
+  EXPECT_EQ(out[1], -cap);
+  EXPECT_TRUE(std::isnan(out[2]));
+}
+
 }  // namespace
 }  // namespace g4::kernels

@@ -16,4 +16,9 @@ void ExpShifted(const float* x, int64_t n, float scale, float shift, float* out)
 // the cancellation of 1 + tanh(u) for negative x). out may equal gate or up.
 void GeGluTanh(const float* gate, const float* up, int64_t n, float* out);
 
+// Gemma's logit soft-capping: out[i] = cap * tanh(x[i] * (1 / cap)) (out may equal x). tanh as Cephes'
+// tanhf: an odd polynomial below |z| = 0.625, 1 - 2 / (exp(2|z|) + 1) above it (no cancellation in
+// either); within 3 ulp of tanh.
+void SoftCap(const float* x, int64_t n, float cap, float* out);
+
 }  // namespace g4::kernels

@@ -50,6 +50,34 @@ inline void ExpShiftedImpl(const float* x, int64_t n, float scale, float shift, 
   }
 }
 
+// out[i] = cap * tanh(x[i] * (1 / cap)), tanh of z as Cephes' tanhf: z + z^3 P(z^2) for |z| < 0.625,
+// else sign(z) (1 - 2 / (exp(2|z|) + 1)) (exp's clamp at 88.3 gives exactly 1 for large |z|).
+inline void SoftCapImpl(const float* x, int64_t n, float cap, float* out) {
+  const float inv = 1.0f / cap;
+  for (int64_t j = 0; j < n; j += 16) {
+    const int64_t m = std::min<int64_t>(16, n - j);
+    float xs[16] = {};
+    std::memcpy(xs, x + j, static_cast<size_t>(m) * 4);
+    F32x16 z;
+    std::memcpy(&z, xs, 64);
+    z = z * inv;
+    const F32x16 a = z < 0.0f ? -z : z;
+    F32x16 e = a * 2.0f;
+    ExpVec(&e);
+    const F32x16 large = 1.0f - 2.0f / (e + 1.0f);
+    const F32x16 s = a * a;
+    F32x16 p = s * -5.70498872745e-3f + 2.06390887954e-2f;
+    p = p * s - 5.37397155531e-2f;
+    p = p * s + 1.33314422036e-1f;
+    p = p * s - 3.33332819422e-1f;
+    const F32x16 small = p * s * a + a;
+    F32x16 t = a < 0.625f ? small : large;
+    t = z < 0.0f ? -t : t;
+    const F32x16 v = t * cap;
+    std::memcpy(out + j, &v, static_cast<size_t>(m) * 4);
+  }
+}
+
 // out[i] = gate[i] / (1 + exp(-2u)) * up[i], u = sqrt(2 / pi) * gate[i] * (1 + 0.044715 gate[i]^2).
 inline void GeGluTanhImpl(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t j = 0; j < n; j += 16) {

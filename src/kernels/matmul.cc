@@ -311,6 +311,7 @@ void ExpShifted(const float* x, int64_t n, float scale, float shift, float* out)
   Active().exp_shifted(x, n, scale, shift, out);
 }
 void GeGluTanh(const float* gate, const float* up, int64_t n, float* out) { Active().geglu_tanh(gate, up, n, out); }
+void SoftCap(const float* x, int64_t n, float cap, float* out) { Active().soft_cap(x, n, cap, out); }
 void F16ToF32Row(const uint16_t* src, float* dst, int64_t n) { Active().f16_to_f32(src, dst, n); }
 void F32ToF16Row(const float* src, uint16_t* dst, int64_t n) { Active().f32_to_f16(src, dst, n); }
 void Bf16ToF32Row(const uint16_t* src, float* dst, int64_t n) { Active().bf16_to_f32(src, dst, n); }

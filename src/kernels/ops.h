@@ -97,9 +97,10 @@ struct IsaOps {
                       int hd, float* s, int64_t lds, const uint8_t* also, int64_t also_stride, int64_t also_bytes);
   void (*attn_accumulate)(const float* p, int64_t ldp, int nq, GgmlType vt, const uint8_t* v, int64_t v_stride, int nk,
                           int hd, float* acc, int64_t ldacc);
-  // ExpShifted, GeGluTanh (elementwise.h); the same bits on every instruction set.
+  // ExpShifted, GeGluTanh, SoftCap (elementwise.h); the same bits on every instruction set.
   void (*exp_shifted)(const float* x, int64_t n, float scale, float shift, float* out);
   void (*geglu_tanh)(const float* gate, const float* up, int64_t n, float* out);
+  void (*soft_cap)(const float* x, int64_t n, float cap, float* out);
 };
 
 // Fills bias = -offset * sum, dsum = d * sum and sp (and zero padding) for tokens [t0, t1) once q,

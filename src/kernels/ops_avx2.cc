@@ -313,6 +313,7 @@ const IsaOps* Avx2Ops() {
       Isa::kAvx2,         avx2::QuantizeActsImpl, avx2::PanelsPerTask, avx2::ReserveScratch,
       avx2::MatMulPanels, avx2::DotF32Impl,       avx2::V::F16ToF32,   avx2::V::F32ToF16,
       avx2::V::Bf16ToF32, avx2::V::F32ToBf16,     avx2::AttnScoresImpl, avx2::AttnAccumulateImpl, avx2::ExpShiftedImpl, avx2::GeGluTanhImpl,
+      avx2::SoftCapImpl,
   };
   return &ops;
 }

@@ -237,6 +237,7 @@ const IsaOps* Avx512Ops() {
       Isa::kAvx512,         avx512::QuantizeActsImpl, avx512::PanelsPerTask, avx512::ReserveScratch,
       avx512::MatMulPanels, avx512::DotF32Impl,       avx512::V::F16ToF32,   avx512::V::F32ToF16,
       avx512::V::Bf16ToF32, avx512::V::F32ToBf16,     avx512::AttnScoresImpl, avx512::AttnAccumulateImpl, avx512::ExpShiftedImpl, avx512::GeGluTanhImpl,
+      avx512::SoftCapImpl,
   };
   return &ops;
 }

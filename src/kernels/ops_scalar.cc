@@ -137,6 +137,7 @@ const IsaOps* ScalarOps() {
       Isa::kScalar,         scalar::QuantizeActsImpl, scalar::PanelsPerTask, scalar::ReserveScratch,
       scalar::MatMulPanels, scalar::DotF32Impl,       scalar::F16ToF32,      scalar::F32ToF16,
       scalar::Bf16ToF32,    scalar::F32ToBf16,     scalar::AttnScoresImpl, scalar::AttnAccumulateImpl, scalar::ExpShiftedImpl, scalar::GeGluTanhImpl,
+      scalar::SoftCapImpl,
   };
   return &ops;
 }

@@ -19,10 +19,7 @@ void RmsNorm(const float* x, const float* w, float eps, int64_t n, float* y) {
 
 void GeGlu(const float* gate, const float* up, int64_t n, float* out) { kernels::GeGluTanh(gate, up, n, out); }
 
-void SoftCap(float* x, int64_t n, float cap) {
-  const float inv = 1.0f / cap;
-  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
-}
+void SoftCap(float* x, int64_t n, float cap) { kernels::SoftCap(x, n, cap, x); }
 
 void Rope(float* x, const float* cos_sin, int n_rot) {
   const int half = n_rot / 2;
