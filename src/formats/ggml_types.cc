@@ -57,10 +57,20 @@ std::optional<GgmlTypeTraits> TraitsOf(uint32_t type_id) {
   return std::nullopt;
 }
 
+namespace {
+// kTypes' index of each type id (-1: none): Traits is called per panel in the kernels' loops.
+constexpr uint32_t kMaxId = 40;
+constexpr std::array<int8_t, kMaxId> kIndex = [] {
+  std::array<int8_t, kMaxId> index{};
+  index.fill(-1);
+  for (size_t i = 0; i < kTypes.size(); ++i) index[kTypes[i].id] = static_cast<int8_t>(i);
+  return index;
+}();
+}  // namespace
+
 const GgmlTypeTraits& Traits(GgmlType t) {
-  for (const auto& e : kTypes) {
-    if (e.id == static_cast<uint32_t>(t)) return e.traits;
-  }
+  const uint32_t id = static_cast<uint32_t>(t);
+  if (id < kMaxId && kIndex[id] >= 0) return kTypes[static_cast<size_t>(kIndex[id])].traits;
   Fail("internal: no traits for ggml type %u", static_cast<unsigned>(t));
 }
 

@@ -239,11 +239,6 @@ void QuantTileK(const uint8_t* const* tiles, int64_t nb, const QuantActs& a, int
       for (int t = 0; t < T; ++t) sumi[p][t] = V::Zero();
     }
     const int64_t g0 = (sb0 + b) * Ty::kGroups;
-#pragma GCC unroll 16
-    for (int p = 0; p < NP; ++p) {  // the hardware prefetcher alone leaves DRAM idle between tiles
-#pragma GCC unroll 64
-      for (int64_t at = 0; at < Ty::kTileBytes; at += 64) __builtin_prefetch(tile[p] + kPrefetchTiles * Ty::kTileBytes + at);
-    }
 #pragma GCC unroll 8
     for (int u = 0; u < Ty::kUnits; ++u) {
       I is[NP][T][Ty::kUnitGroups];
@@ -260,6 +255,15 @@ void QuantTileK(const uint8_t* const* tiles, int64_t nb, const QuantActs& a, int
       for (int s = 0; s < Ty::kGroupSteps; ++s) {
 #pragma GCC unroll 16
         for (int p = 0; p < NP; ++p) {
+          // The tile kPrefetchTiles ahead, a line or two per step: spread over the tile's work, the
+          // prefetches keep memory busy while the levels are dotted (all at once, they filled the
+          // core's line-fill buffers and stalled it until memory had answered most of them).
+          constexpr int kSteps = Ty::kUnits * Ty::kGroupSteps, kLines = (Ty::kTileBytes + 63) / 64;
+          const int step = u * Ty::kGroupSteps + s;
+#pragma GCC unroll 4
+          for (int l = step * kLines / kSteps; l < (step + 1) * kLines / kSteps; ++l) {
+            __builtin_prefetch(tile[p] + kPrefetchTiles * Ty::kTileBytes + 64 * l);
+          }
           U8x64 lv[Ty::kUnitGroups];
           Ty::UnitLevels(tile[p], u, s, lv);
 #pragma GCC unroll 4
@@ -507,8 +511,78 @@ const float* FloatPanelOf(const Matrix& w, int64_t panel, int64_t k0, int64_t kc
   }
 }
 
+// Column k of a packed float panel ([cols][16] of kType) as 16 floats (exact conversions).
+template <GgmlType kType>
+inline typename V::F LoadPanelColumn(const uint8_t* panel, int64_t k) {
+  if constexpr (kType == GgmlType::F32) return V::FLoad(reinterpret_cast<const float*>(panel) + 16 * k);
+  if constexpr (kType == GgmlType::F16) return V::LoadF16(reinterpret_cast<const uint16_t*>(panel) + 16 * k);
+  if constexpr (kType == GgmlType::BF16) return V::LoadBf16(reinterpret_cast<const uint16_t*>(panel) + 16 * k);
+}
+
+// Few tokens (at most one token tile), float weights packed in place: each column of NP panels is
+// converted in registers and used at once, instead of converted into an f32 buffer 256 columns at a
+// time and read back (with one token tile there is no reuse to pay for the buffer). The same fma
+// per column and row as FloatTile, in the same order, so the same bits.
+constexpr int64_t kFloatPrefetchBytes = 2048;  // FloatTileDirect: software prefetch distance per panel
+
+template <GgmlType kType, int NP, int T>
+void FloatTileDirect(const uint8_t* const* panels, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy,
+                     const int* nrows) {
+  using F = typename V::F;
+  constexpr int64_t kColBytes = 16 * static_cast<int64_t>(kType == GgmlType::F32 ? 4 : 2);
+  constexpr int64_t kPerLine = 64 / kColBytes;  // columns per cache line
+  F acc[NP][T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) acc[p][t] = V::FZero();
+  }
+  auto column = [&](int64_t k) {
+    F w[NP];
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) w[p] = LoadPanelColumn<kType>(panels[p], k);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const F xv = V::FSet1(x[t * ldx + k]);
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) acc[p][t] = V::Fma(w[p], xv, acc[p][t]);
+    }
+  };
+  int64_t k = 0;
+  for (; k + kPerLine <= cols; k += kPerLine) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) __builtin_prefetch(panels[p] + k * kColBytes + kFloatPrefetchBytes);
+#pragma GCC unroll 4
+    for (int64_t i = 0; i < kPerLine; ++i) column(k + i);
+  }
+  for (; k < cols; ++k) column(k);
+  EndTile<NP, T>(acc, y, ldy, nrows);
+}
+
+template <GgmlType kType>
+void FloatPanelsDirect(const MatMulArgs& a, int64_t p0, int64_t p1) {
+  const int64_t panel_bytes = PanelBytes(a.w);
+  for (int64_t pg = p0; pg < p1; pg += V::kPanels) {
+    const int np = static_cast<int>(std::min<int64_t>(V::kPanels, p1 - pg));
+    int nrows[V::kPanels];
+    const uint8_t* panels[V::kPanels];
+    for (int p = 0; p < np; ++p) {
+      nrows[p] = NRows(a, pg + p);
+      panels[p] = a.w.packed + (pg + p) * panel_bytes;
+    }
+    WithCount<V::kPanels>(np, [&]<int NP>() {
+      WithCount<V::kFloatTokens>(a.n, [&]<int T>() {
+        FloatTileDirect<kType, NP, T>(panels, a.w.cols, a.x, a.ldx, a.y + pg * kPanelRows, a.ldy, nrows);
+      });
+    });
+  }
+}
+
 template <GgmlType kType>
 void FloatPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
+  if constexpr (kType == GgmlType::F32 || kType == GgmlType::F16 || kType == GgmlType::BF16) {
+    if (a.w.packed != nullptr && a.n <= V::kFloatTokens) return FloatPanelsDirect<kType>(a, p0, p1);
+  }
   const int64_t cols = a.w.cols;
   // Quantized types dequantize whole blocks: chunks of 256 columns hold whole blocks of every type.
   const int64_t max_kc = std::min(cols, kFloatChunk);
@@ -571,7 +645,25 @@ struct PanelsFn {
   }
 };
 
-inline int64_t PanelsPerTask(const MatMulArgs&) { return V::kPanels; }
+// Panels per task. The few-token kernels over packed weights (FloatPanelsDirect, QuantPanelsDirect)
+// stream memory: a task of about kStreamTaskBytes of weights (and at least 16 tasks a matrix, for
+// balance) lets a thread read one long run of memory, which the hardware prefetchers follow; tasks
+// of V::kPanels panels interleaved the two threads' reads every few KB (E2B generation, 2 threads:
+// 10.4 -> 12.4 t/s). Otherwise V::kPanels panels, the register tile.
+constexpr int64_t kStreamTaskBytes = int64_t{256} << 10;
+inline int64_t PanelsPerTask(const MatMulArgs& a) {
+  bool streams = false;
+  if (a.w.packed != nullptr) {
+    if (a.acts == nullptr) {
+      streams = IsFloatType(a.w.type) && a.n <= V::kFloatTokens;
+    } else {
+      streams = a.n <= V::kDirectTokens;
+    }
+  }
+  if (!streams) return V::kPanels;
+  const int64_t by_bytes = std::min(kStreamTaskBytes / PanelBytes(a.w), NumPanels(a.w.rows) / 16);
+  return std::max<int64_t>(V::kPanels, by_bytes / V::kPanels * V::kPanels);
+}
 inline void MatMulPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch* s) {
   WithType<PanelsFn>(a, p0, p1, *s);
 }
