@@ -178,24 +178,23 @@ BENCHMARK(BM_MatMul)
     ->UseRealTime();
 
 // Streaming read of a buffer larger than the last-level cache, split over `threads` threads: the
-// memory bandwidth a bandwidth-bound GEMV can reach at best. Reads with the kernels' own SIMD
-// DotF32 (a dot product of the buffer with itself: each element is loaded once from memory).
+// memory bandwidth a bandwidth-bound GEMV can reach at best (ReadStream, which `gemma4 bench` uses
+// for its roofline).
 void BM_MemoryRead(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
-  const size_t floats = kColdBytes / 4;
-  static std::unique_ptr<float[]> buf;
+  static std::unique_ptr<uint8_t[]> buf;
   if (!buf) {
-    buf = std::make_unique<float[]>(floats);
-    for (size_t i = 0; i < floats; ++i) buf[i] = static_cast<float>(i % 7);
+    buf = std::make_unique<uint8_t[]>(kColdBytes);
+    for (size_t i = 0; i < kColdBytes; ++i) buf[i] = static_cast<uint8_t>(i % 7);
   }
   ThreadPool pool(threads);
-  std::vector<float> sums(static_cast<size_t>(threads));
+  std::vector<uint64_t> sums(static_cast<size_t>(threads));
   const double cpu0 = ProcessCpuSeconds();
   for (auto _ : state) {
     pool.RunOnAll([&](int i, int nt) {
-      const size_t begin = floats * static_cast<size_t>(i) / static_cast<size_t>(nt);
-      const size_t end = floats * static_cast<size_t>(i + 1) / static_cast<size_t>(nt);
-      sums[static_cast<size_t>(i)] = DotF32(buf.get() + begin, buf.get() + begin, static_cast<int64_t>(end - begin));
+      const size_t begin = kColdBytes * static_cast<size_t>(i) / static_cast<size_t>(nt);
+      const size_t end = kColdBytes * static_cast<size_t>(i + 1) / static_cast<size_t>(nt);
+      sums[static_cast<size_t>(i)] = ReadStream(buf.get() + begin, end - begin);
     });
     benchmark::DoNotOptimize(sums.data());
   }

@@ -134,10 +134,14 @@ void AttnAccumulate(const float* p, int64_t ldp, int nq, GgmlType vt, const uint
                     int hd, float* acc, int64_t ldacc);
 
 // The machine's streaming read bandwidth in bytes/s: the best of `reps` reads of a `bytes` buffer
-// (far larger than the last-level cache) split over the pool's threads, each with DotF32, the
-// kernels' own SIMD loads. Generation reads every weight once per token, so this divided by the
-// bytes read per token is the generation roofline. Allocates and fills the buffer first.
+// (far larger than the last-level cache) split over the pool's threads, each with ReadStream.
+// Generation reads every weight once per token, so this divided by the bytes read per token is the
+// generation roofline. Allocates and fills the buffer first.
 double MeasureReadBandwidth(ThreadPool& pool, size_t bytes = size_t{512} << 20, int reps = 5);
+
+// Reads `bytes` at data once, front to back, as fast as this core can (64-byte loads with software
+// prefetch, as the GEMV kernels stream weights); returns a checksum so the reads are kept.
+uint64_t ReadStream(const void* data, size_t bytes);
 
 // Name of the instruction set the kernels run with ("avx512-vnni", "avx2", "scalar").
 const char* ActiveIsa();
