@@ -7,7 +7,7 @@
 #include "kernels/kernels.h"
 #include "model/vocab_synth.h"
 #include "util/error.h"
-#include "util/fp16.h"
+#include "util/rng.h"
 #include "util/thread_pool.h"
 
 namespace g4 {
@@ -121,24 +121,6 @@ const Preset* FindPreset(const std::string& name) {
 
 namespace {
 
-// splitmix64: a tiny, high-quality generator; each row gets its own stream so rows can be made in
-// parallel and the file is the same whatever the thread count.
-struct Rng {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double Uniform() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
-  // Standard normal (Box-Muller; one value per call keeps the code simple).
-  float Normal() {
-    const double u1 = Uniform() + 1e-300, u2 = Uniform();
-    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
-  }
-};
-
 enum class Dist { kNormal, kUniform, kRopeFreqs };
 struct Init {
   Dist dist = Dist::kNormal;
@@ -227,27 +209,6 @@ std::vector<TensorPlan> PlanTensors(const Preset& p, int64_t n_vocab) {
   return t;
 }
 
-void ConvertRow(GgmlType type, const float* src, int64_t n, uint8_t* dst) {
-  switch (type) {
-    case GgmlType::F32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-      break;
-    case GgmlType::F16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = F32ToF16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      break;
-    case GgmlType::BF16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = F32ToBf16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      break;
-    default:
-      kernels::QuantizeRow(type, src, dst, n);
-  }
-}
 
 void WriteHyperparameters(gguf::Writer& w, const Preset& p) {
   const std::string a = p.arch + ".";
@@ -369,7 +330,7 @@ void CreateSyntheticModel(const CreateOptions& opt, const std::string& out_path,
       pool->ParallelFor(rows, 16, [&](int64_t r0, int64_t r1) {
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = r0; r < r1; ++r) {
-          Rng rng{tensor_seed ^ (static_cast<uint64_t>(r) * 0xd1b54a32d192ed03ull)};
+          SplitMix64 rng{tensor_seed ^ (static_cast<uint64_t>(r) * 0xd1b54a32d192ed03ull)};
           for (int64_t c = 0; c < cols; ++c) {
             switch (init.dist) {
               case Dist::kNormal: row[c] = init.a + init.b * rng.Normal(); break;
@@ -377,7 +338,7 @@ void CreateSyntheticModel(const CreateOptions& opt, const std::string& out_path,
               case Dist::kRopeFreqs: row[c] = c < partial_pairs ? 1.0f : 1e30f; break;
             }
           }
-          ConvertRow(type, row.data(), cols, dst + static_cast<size_t>(r) * row_bytes);
+          kernels::QuantizeRow(type, row.data(), dst + static_cast<size_t>(r) * row_bytes, cols);
         }
       });
     });

@@ -8,48 +8,9 @@
 #include "kernels/kernels.h"
 #include "multimodal/projector.h"
 #include "util/error.h"
-#include "util/fp16.h"
+#include "util/rng.h"
 
 namespace g4::mm {
-
-namespace {
-
-// splitmix64 stream per tensor row, so the file does not depend on how it is produced.
-struct Rng {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double Uniform() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
-  float Normal() {
-    const double u1 = Uniform() + 1e-300, u2 = Uniform();
-    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
-  }
-};
-
-void ConvertRow(GgmlType type, const float* src, int64_t n, uint8_t* dst) {
-  switch (type) {
-    case GgmlType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); break;
-    case GgmlType::F16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = F32ToF16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      break;
-    case GgmlType::BF16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = F32ToBf16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      break;
-    default: kernels::QuantizeRow(type, src, dst, n);
-  }
-}
-
-}  // namespace
 
 void WriteSyntheticMmproj(const SyntheticMmprojOptions& opt, const std::string& path) {
   const int64_t D = opt.n_embd;
@@ -114,9 +75,9 @@ void WriteSyntheticMmproj(const SyntheticMmprojOptions& opt, const std::string& 
       const size_t row_bytes = static_cast<size_t>(RowBytes(type, cols));
       std::vector<float> row(static_cast<size_t>(cols));  // [cols]
       for (int64_t r = 0; r < rows; ++r) {
-        Rng rng{seed ^ (static_cast<uint64_t>(r) * 0xd1b54a32d192ed03ull)};
+        SplitMix64 rng{seed ^ (static_cast<uint64_t>(r) * 0xd1b54a32d192ed03ull)};
         for (int64_t c = 0; c < cols; ++c) row[c] = p.mean + p.stdev * rng.Normal();
-        ConvertRow(type, row.data(), cols, dst + static_cast<size_t>(r) * row_bytes);
+        kernels::QuantizeRow(type, row.data(), dst + static_cast<size_t>(r) * row_bytes, cols);
       }
     });
   }

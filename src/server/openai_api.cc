@@ -170,6 +170,69 @@ const std::string& PromptOf(const Answer& a, int choice) {
   return a.started.prompt_texts[static_cast<size_t>(choice / a.started.n)];
 }
 
+
+Json TextResponse(const Answer& a, bool logprobs) {
+  Json choices = Json::array();
+  for (size_t i = 0; i < a.outs.size(); ++i) {
+    const ChoiceOutput& o = a.outs[i];
+    if (!o.result().error.empty()) return ErrorJson(o.result().error);
+    const std::string prefix = a.echo ? PromptOf(a, static_cast<int>(i)) : "";
+    choices.push_back({{"index", i},
+                       {"text", prefix + o.content()},
+                       {"logprobs", logprobs ? LegacyLogprobs(o.logprobs(), prefix.size()) : Json(nullptr)},
+                       {"finish_reason", o.FinishReason()}});
+  }
+  return Json{{"id", a.id}, {"object", "text_completion"}, {"created", a.created}, {"model", a.model},
+              {"system_fingerprint", "gemma4.cpp"}, {"choices", choices}, {"usage", Usage(a)}};
+}
+
+// ---- sending an answer ----
+
+// As server-sent events: `head` at once, then what `each(choice, delta, done, out)` renders of each
+// delta, then the end of the stream (EndStream with `object`).
+using DeltaWriter = std::function<void(int, const OutputDelta&, bool, std::string*)>;
+void SendStream(httplib::Response& res, const std::shared_ptr<Answer>& a, Metrics* metrics,
+                const std::shared_ptr<AccessRecord>& rec, const char* object, std::string head, DeltaWriter each) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider(
+      "text/event-stream", [a, metrics, rec, object, head = std::move(head), each = std::move(each)](size_t, httplib::DataSink& sink) {
+        if (!head.empty() && !sink.write(head.data(), head.size())) {
+          a->started.job->Cancel();
+          rec->client_gone = true;
+          return false;
+        }
+        const bool ok = Pump(*a->started.job, sink, SseKeepAlive(), [&](std::vector<ChoiceEvent>& evs, std::string* out) {
+          Feed(*a, evs, *metrics, rec.get(), [&](int c, const OutputDelta& d, bool done) { each(c, d, done, out); });
+        });
+        if (!ok) {
+          rec->client_gone = true;
+          return false;
+        }
+        EndStream(*a, object, sink);
+        return true;
+      });
+}
+
+// As one JSON object, body(answer), once every choice is done (a space now and then meanwhile keeps
+// the connection alive).
+void SendWhole(httplib::Response& res, const std::shared_ptr<Answer>& a, Metrics* metrics,
+               const std::shared_ptr<AccessRecord>& rec, std::function<Json(const Answer&)> body) {
+  res.set_chunked_content_provider("application/json", [a, metrics, rec, body = std::move(body)](size_t, httplib::DataSink& sink) {
+    const bool ok = Pump(*a->started.job, sink, " ", [&](std::vector<ChoiceEvent>& evs, std::string*) {
+      Feed(*a, evs, *metrics, rec.get(), [](int, const OutputDelta&, bool) {});
+    });
+    if (!ok) {
+      rec->client_gone = true;
+      return false;
+    }
+    const std::string text = body(*a).dump(-1, ' ', false, Json::error_handler_t::replace);
+    sink.write(text.data(), text.size());
+    sink.done();
+    return true;
+  });
+}
+
 }  // namespace
 
 void HandleChatCompletions(const HandlerContext& ctx, const httplib::Request& req, httplib::Response& res,
@@ -182,47 +245,17 @@ void HandleChatCompletions(const HandlerContext& ctx, const httplib::Request& re
   rec->choices = r.n;
   auto a = MakeAnswer(b.Start(r), r, b.options().name, "chatcmpl-");
   ContextHeaders(a->started, res);
-  Metrics* metrics = ctx.metrics;
-  const bool logprobs = r.logprobs;
-  if (r.stream) {
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider(
-        "text/event-stream", [a, metrics, rec](size_t, httplib::DataSink& sink) {
-          std::string head;
-          for (size_t i = 0; i < a->outs.size(); ++i) {
-            head += SseEvent(ChatChunk(*a, static_cast<int>(i), {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
-          }
-          if (!sink.write(head.data(), head.size())) {
-            a->started.job->Cancel();
-            rec->client_gone = true;
-            return false;
-          }
-          const bool ok = Pump(*a->started.job, sink, SseKeepAlive(), [&](std::vector<ChoiceEvent>& evs, std::string* out) {
-            Feed(*a, evs, *metrics, rec.get(), [&](int c, const OutputDelta& d, bool done) { StreamChat(*a, c, d, done, out); });
-          });
-          if (!ok) {
-            rec->client_gone = true;
-            return false;
-          }
-          EndStream(*a, "chat.completion.chunk", sink);
-          return true;
-        });
-    return;
+  if (!r.stream) {
+    const bool logprobs = r.logprobs;
+    return SendWhole(res, a, ctx.metrics, rec, [logprobs](const Answer& ans) { return ChatResponse(ans, logprobs); });
   }
-  res.set_chunked_content_provider("application/json", [a, metrics, rec, logprobs](size_t, httplib::DataSink& sink) {
-    const bool ok = Pump(*a->started.job, sink, " ", [&](std::vector<ChoiceEvent>& evs, std::string*) {
-      Feed(*a, evs, *metrics, rec.get(), [](int, const OutputDelta&, bool) {});
-    });
-    if (!ok) {
-      rec->client_gone = true;
-      return false;
-    }
-    const std::string body = ChatResponse(*a, logprobs).dump(-1, ' ', false, Json::error_handler_t::replace);
-    sink.write(body.data(), body.size());
-    sink.done();
-    return true;
-  });
+  std::string head;  // each choice opens with the assistant's role
+  for (size_t i = 0; i < a->outs.size(); ++i) {
+    head += SseEvent(ChatChunk(*a, static_cast<int>(i), {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
+  }
+  Answer* ap = a.get();
+  SendStream(res, a, ctx.metrics, rec, "chat.completion.chunk", std::move(head),
+             [ap](int c, const OutputDelta& d, bool done, std::string* out) { StreamChat(*ap, c, d, done, out); });
 }
 
 void HandleCompletions(const HandlerContext& ctx, const httplib::Request& req, httplib::Response& res,
@@ -234,77 +267,31 @@ void HandleCompletions(const HandlerContext& ctx, const httplib::Request& req, h
   rec->stream = r.stream;
   rec->choices = r.n * static_cast<int>(r.prompts.size());
   auto a = MakeAnswer(b.Start(r), r, b.options().name, "cmpl-");
-  Metrics* metrics = ctx.metrics;
   const bool logprobs = r.logprobs;
-  if (r.stream) {
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider("text/event-stream", [a, metrics, rec, logprobs](size_t, httplib::DataSink& sink) {
-      std::vector<size_t> offset(a->outs.size(), 0);
-      std::string head;
-      for (size_t i = 0; i < a->outs.size() && a->echo; ++i) {
-        const std::string& p = PromptOf(*a, static_cast<int>(i));
-        head += SseEvent(TextChunk(*a, static_cast<int>(i), p, nullptr, nullptr));
-        offset[i] = p.size();
-      }
-      if (!head.empty() && !sink.write(head.data(), head.size())) {
-        a->started.job->Cancel();
-        return false;
-      }
-      const bool ok = Pump(*a->started.job, sink, SseKeepAlive(), [&](std::vector<ChoiceEvent>& evs, std::string* out) {
-        Feed(*a, evs, *metrics, rec.get(), [&](int c, const OutputDelta& d, bool done) {
-          const auto ci = static_cast<size_t>(c);
-          if (!d.content.empty() || !d.logprobs.empty()) {
-            *out += SseEvent(TextChunk(*a, c, d.content, logprobs ? LegacyLogprobs(d.logprobs, offset[ci]) : Json(nullptr), nullptr));
-            offset[ci] += d.content.size();
-          }
-          if (done) {
-            const ChoiceOutput& o = a->outs[ci];
-            if (!o.result().error.empty()) *out += SseEvent(ErrorJson(o.result().error));
-            *out += SseEvent(TextChunk(*a, c, "", nullptr, o.FinishReason()));
-          }
-        });
-      });
-      if (!ok) {
-        rec->client_gone = true;
-        return false;
-      }
-      EndStream(*a, "text_completion", sink);
-      return true;
-    });
-    return;
+  if (!r.stream) return SendWhole(res, a, ctx.metrics, rec, [logprobs](const Answer& ans) { return TextResponse(ans, logprobs); });
+  // Per choice: bytes of text sent so far (the legacy logprobs' text_offset), the echoed prompt first.
+  auto offset = std::make_shared<std::vector<size_t>>(a->outs.size(), 0);
+  std::string head;
+  for (size_t i = 0; i < a->outs.size() && a->echo; ++i) {
+    const std::string& p = PromptOf(*a, static_cast<int>(i));
+    head += SseEvent(TextChunk(*a, static_cast<int>(i), p, nullptr, nullptr));
+    (*offset)[i] = p.size();
   }
-  res.set_chunked_content_provider("application/json", [a, metrics, rec, logprobs](size_t, httplib::DataSink& sink) {
-    const bool ok = Pump(*a->started.job, sink, " ", [&](std::vector<ChoiceEvent>& evs, std::string*) {
-      Feed(*a, evs, *metrics, rec.get(), [](int, const OutputDelta&, bool) {});
-    });
-    if (!ok) {
-      rec->client_gone = true;
-      return false;
-    }
-    Json choices = Json::array();
-    Json body;
-    for (size_t i = 0; i < a->outs.size(); ++i) {
-      const ChoiceOutput& o = a->outs[i];
-      if (!o.result().error.empty()) {
-        body = ErrorJson(o.result().error);
-        break;
-      }
-      const std::string prefix = a->echo ? PromptOf(*a, static_cast<int>(i)) : "";
-      choices.push_back({{"index", i},
-                         {"text", prefix + o.content()},
-                         {"logprobs", logprobs ? LegacyLogprobs(o.logprobs(), prefix.size()) : Json(nullptr)},
-                         {"finish_reason", o.FinishReason()}});
-    }
-    if (body.is_null()) {
-      body = Json{{"id", a->id}, {"object", "text_completion"}, {"created", a->created}, {"model", a->model},
-                  {"system_fingerprint", "gemma4.cpp"}, {"choices", choices}, {"usage", Usage(*a)}};
-    }
-    const std::string text = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-    sink.write(text.data(), text.size());
-    sink.done();
-    return true;
-  });
+  Answer* ap = a.get();
+  SendStream(res, a, ctx.metrics, rec, "text_completion", std::move(head),
+             [ap, offset, logprobs](int c, const OutputDelta& d, bool done, std::string* out) {
+               const auto ci = static_cast<size_t>(c);
+               if (!d.content.empty() || !d.logprobs.empty()) {
+                 const Json lp = logprobs ? LegacyLogprobs(d.logprobs, (*offset)[ci]) : Json(nullptr);
+                 *out += SseEvent(TextChunk(*ap, c, d.content, lp, nullptr));
+                 (*offset)[ci] += d.content.size();
+               }
+               if (done) {
+                 const ChoiceOutput& o = ap->outs[ci];
+                 if (!o.result().error.empty()) *out += SseEvent(ErrorJson(o.result().error));
+                 *out += SseEvent(TextChunk(*ap, c, "", nullptr, o.FinishReason()));
+               }
+             });
 }
 
 void HandleModels(const HandlerContext& ctx, const httplib::Request&, httplib::Response& res,
