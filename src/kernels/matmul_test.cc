@@ -605,6 +605,21 @@ TEST(DotF32, EveryIsaWithinRoundingOfDouble) {
   EXPECT_NEAR(DotF32(std::vector<float>{1, 2, 3}.data(), std::vector<float>{4, 5, 6}.data(), 3), 32.0f, 0.0f);
 }
 
+// The bandwidth probe must really read every byte (a checksum that ignores some would let the
+// compiler or a bug skip them and overstate the bandwidth): changing any one byte changes it.
+TEST(ReadStream, EveryByteCounts) {
+  for (const size_t n : {size_t{0}, size_t{63}, size_t{64 * 8}, size_t{64 * 8 * 37 + 45}}) {
+    std::vector<uint8_t> buf(n);
+    for (size_t i = 0; i < n; ++i) buf[i] = static_cast<uint8_t>(i * 37 + 11);
+    const uint64_t base = ReadStream(buf.data(), n);
+    for (size_t i = 0; i < n; i += (n > 600 ? 7 : 1)) {
+      buf[i] ^= 0x10;
+      ASSERT_NE(ReadStream(buf.data(), n), base) << "byte " << i << " of " << n;
+      buf[i] ^= 0x10;
+    }
+  }
+}
+
 TEST(Isa, ActiveIsaIsSupportedAndNamed) {
   EXPECT_TRUE(IsaSupported(ActiveIsaLevel()));
   EXPECT_STREQ(ActiveIsa(), IsaName(ActiveIsaLevel()));
