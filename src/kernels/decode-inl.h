@@ -17,6 +17,7 @@
 // AVX-512 register or two AVX2 registers by each translation unit.
 
 typedef uint8_t U8x64 __attribute__((vector_size(64)));
+typedef uint16_t U16x32 __attribute__((vector_size(64)));
 typedef uint32_t U32x16 __attribute__((vector_size(64)));
 typedef int32_t I32x16 __attribute__((vector_size(64)));
 typedef float F32x16 __attribute__((vector_size(64)));
@@ -247,12 +248,17 @@ struct Tile<GgmlType::Q6_K> {
   static constexpr int UnitGroup(int u, int k) { return 8 * (u / 4) + 4 * k + 2 * (u % 2) + u / 2 % 2; }
   using Scales = ScalesK6;
 
+  // Shifts are on 16-bit lanes (one instruction; a byte shift costs a shift and a mask): the bits a
+  // lane carries in from the neighbouring byte land where the masks below drop them (after >> 2,
+  // bits 6-7 of a byte; after >> 4 and << 4, the nibble that is not kept).
   static void UnitLevels(const uint8_t* tile, int u, int s, U8x64* lv) {
     const int which = u % 2;
     const uint8_t* base = tile + 192 * (8 * (u / 4) + 4 * (u / 2 % 2) + s);
-    const U8x64 x = LoadV<U8x64>(base + 64 * which), qh = LoadV<U8x64>(base + 128) >> (2 * which);
-    lv[0] = (x & 15) | ((qh & 3) << 4);
-    lv[1] = (x >> 4) | (((qh >> 4) & 3) << 4);
+    const U8x64 x = LoadV<U8x64>(base + 64 * which);
+    U16x32 qh = LoadV<U16x32>(base + 128);  // this ql's bit pairs at bits 0-1 and 4-5 of each byte
+    if (which != 0) qh >>= 2;
+    lv[0] = (x & 15) | (reinterpret_cast<U8x64>(qh << 4) & 0x30);
+    lv[1] = (reinterpret_cast<U8x64>(reinterpret_cast<U16x32>(x) >> 4) & 15) | (reinterpret_cast<U8x64>(qh) & 0x30);
   }
   static const uint8_t* Halves(const uint8_t* tile) { return tile + 3328; }  // f16[16] d
 
