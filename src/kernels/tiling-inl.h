@@ -391,6 +391,15 @@ inline size_t PackedScratchBytes(GgmlType t, int64_t kc) {
   return static_cast<size_t>(V::kPanels * (kc / Traits(t).block_size) * TileBytes(t));
 }
 
+// Which kernel a call takes with few tokens (the dispatch in QuantPanels and FloatPanels, and the
+// task size in PanelsPerTask, both ask here): quantized weights with at most V::kDirectTokens tokens
+// go to QuantPanelsDirect (GGUF-layout weights too, packed into scratch), float weights packed in
+// place with at most one token tile to FloatPanelsDirect.
+inline bool QuantDirect(const MatMulArgs& a) { return a.acts != nullptr && a.n <= V::kDirectTokens; }
+inline bool FloatDirect(const MatMulArgs& a) {
+  return a.acts == nullptr && IsFloatType(a.w.type) && a.w.packed != nullptr && a.n <= V::kFloatTokens;
+}
+
 // At most V::kDirectTokens tokens: QuantTileK (K-quants) or QuantTileG (blocks of 32) over whole
 // rows of packed weights (a GGUF-layout matrix is packed into scratch kQuantChunk columns at a time). At most 4 / T panels
 // per register tile keep the accumulators in registers.
@@ -432,7 +441,7 @@ template <GgmlType kType>
 void QuantPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
   using Ty = Tile<kType>;
   if constexpr (V::kDirectTokens > 0) {
-    if (a.n <= V::kDirectTokens) return QuantPanelsDirect<kType>(a, p0, p1, s);
+    if (QuantDirect(a)) return QuantPanelsDirect<kType>(a, p0, p1, s);
   }
   const int64_t cols = a.w.cols, bs = Ty::kBlock;
   const int64_t max_kc = std::min(cols, kQuantChunk);
@@ -581,7 +590,7 @@ void FloatPanelsDirect(const MatMulArgs& a, int64_t p0, int64_t p1) {
 template <GgmlType kType>
 void FloatPanels(const MatMulArgs& a, int64_t p0, int64_t p1, KernelScratch& s) {
   if constexpr (kType == GgmlType::F32 || kType == GgmlType::F16 || kType == GgmlType::BF16) {
-    if (a.w.packed != nullptr && a.n <= V::kFloatTokens) return FloatPanelsDirect<kType>(a, p0, p1);
+    if (FloatDirect(a)) return FloatPanelsDirect<kType>(a, p0, p1);
   }
   const int64_t cols = a.w.cols;
   // Quantized types dequantize whole blocks: chunks of 256 columns hold whole blocks of every type.
@@ -652,15 +661,7 @@ struct PanelsFn {
 // 10.4 -> 12.4 t/s). Otherwise V::kPanels panels, the register tile.
 constexpr int64_t kStreamTaskBytes = int64_t{256} << 10;
 inline int64_t PanelsPerTask(const MatMulArgs& a) {
-  bool streams = false;
-  if (a.w.packed != nullptr) {
-    if (a.acts == nullptr) {
-      streams = IsFloatType(a.w.type) && a.n <= V::kFloatTokens;
-    } else {
-      streams = a.n <= V::kDirectTokens;
-    }
-  }
-  if (!streams) return V::kPanels;
+  if (a.w.packed == nullptr || !(QuantDirect(a) || FloatDirect(a))) return V::kPanels;
   const int64_t by_bytes = std::min(kStreamTaskBytes / PanelBytes(a.w), NumPanels(a.w.rows) / 16);
   return std::max<int64_t>(V::kPanels, by_bytes / V::kPanels * V::kPanels);
 }
