@@ -50,16 +50,33 @@ inline void ExpShiftedImpl(const float* x, int64_t n, float scale, float shift, 
   }
 }
 
+// Loads values [j, j + m) of x (m <= 16) into a vector, zero past m: one vector load when m = 16 (a
+// copy of a variable length would go through memory and a library call).
+inline void Load16(const float* x, int64_t m, F32x16* v) {
+  if (m == 16) {
+    std::memcpy(v, x, 64);
+  } else {
+    float t[16] = {};
+    std::memcpy(t, x, static_cast<size_t>(m) * 4);
+    std::memcpy(v, t, 64);
+  }
+}
+inline void Store16(const F32x16* v, int64_t m, float* out) {
+  if (m == 16) {
+    std::memcpy(out, v, 64);
+  } else {
+    std::memcpy(out, v, static_cast<size_t>(m) * 4);
+  }
+}
+
 // out[i] = cap * tanh(x[i] * (1 / cap)), tanh of z as Cephes' tanhf: z + z^3 P(z^2) for |z| < 0.625,
 // else sign(z) (1 - 2 / (exp(2|z|) + 1)) (exp's clamp at 88.3 gives exactly 1 for large |z|).
 inline void SoftCapImpl(const float* x, int64_t n, float cap, float* out) {
   const float inv = 1.0f / cap;
   for (int64_t j = 0; j < n; j += 16) {
     const int64_t m = std::min<int64_t>(16, n - j);
-    float xs[16] = {};
-    std::memcpy(xs, x + j, static_cast<size_t>(m) * 4);
     F32x16 z;
-    std::memcpy(&z, xs, 64);
+    Load16(x + j, m, &z);
     z = z * inv;
     const F32x16 a = z < 0.0f ? -z : z;
     F32x16 e = a * 2.0f;
@@ -74,7 +91,7 @@ inline void SoftCapImpl(const float* x, int64_t n, float cap, float* out) {
     F32x16 t = a < 0.625f ? small : large;
     t = z < 0.0f ? -t : t;
     const F32x16 v = t * cap;
-    std::memcpy(out + j, &v, static_cast<size_t>(m) * 4);
+    Store16(&v, m, out + j);
   }
 }
 
@@ -82,15 +99,12 @@ inline void SoftCapImpl(const float* x, int64_t n, float cap, float* out) {
 inline void GeGluTanhImpl(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t j = 0; j < n; j += 16) {
     const int64_t m = std::min<int64_t>(16, n - j);
-    float xs[16] = {}, us[16] = {};
-    std::memcpy(xs, gate + j, static_cast<size_t>(m) * 4);
-    std::memcpy(us, up + j, static_cast<size_t>(m) * 4);
     F32x16 x, u;
-    std::memcpy(&x, xs, 64);
-    std::memcpy(&u, us, 64);
+    Load16(gate + j, m, &x);
+    Load16(up + j, m, &u);
     F32x16 e = (x * 0.79788456080286535588f) * (1.0f + (x * x) * 0.044715f) * -2.0f;
     ExpVec(&e);
     const F32x16 v = x / (1.0f + e) * u;
-    std::memcpy(out + j, &v, static_cast<size_t>(m) * 4);
+    Store16(&v, m, out + j);
   }
 }

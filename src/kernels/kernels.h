@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "formats/ggml_types.h"
 #include "util/thread_pool.h"
@@ -103,6 +104,19 @@ bool SupportsMatMul(GgmlType t);
 void MatMul(const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, Math math,
             ThreadPool& pool);
 
+// Several products of the same activations in one call: parts[k].y = parts[k].w x for k < n_parts
+// (at most kMaxMatMulParts, all with the same cols; y: [n][ldy] each, overlapping neither x nor each
+// other). Each part gives MatMul's bits; the parts' rows are dealt to the threads as one job, so the
+// threads start and finish once instead of once per matrix (generation: Q, K and V; gate and up).
+struct MatMulPart {
+  Matrix w;
+  float* y = nullptr;
+  int64_t ldy = 0;
+};
+constexpr int kMaxMatMulParts = 4;
+void MatMulMany(const MatMulPart* parts, int n_parts, const float* x, int64_t ldx, int64_t n, Math math,
+                ThreadPool& pool);
+
 // Embedding lookup: out[i][0 .. w.cols) = row ids[i] of w, dequantized exactly (DequantizeRow); read
 // from w.packed when it is set (the same bits: the panel layout is a permutation of the file's bytes).
 //   out: [n][ldo] f32, ldo >= w.cols. An id outside [0, w.rows) fails naming it.
@@ -138,6 +152,15 @@ void AttnAccumulate(const float* p, int64_t ldp, int nq, GgmlType vt, const uint
 // Generation reads every weight once per token, so this divided by the bytes read per token is the
 // generation roofline. Allocates and fills the buffer first.
 double MeasureReadBandwidth(ThreadPool& pool, size_t bytes = size_t{512} << 20, int reps = 5);
+
+// The same over memory the caller holds (for example a model's packed weights, the very bytes that
+// generation streams): the best of `reps` reads of all the ranges, their bytes split evenly over the
+// pool's threads. The ranges should add up to far more than the last-level cache.
+struct ByteRange {
+  const void* data = nullptr;
+  size_t bytes = 0;
+};
+double MeasureReadBandwidthOver(ThreadPool& pool, const std::vector<ByteRange>& ranges, int reps);
 
 // Reads `bytes` at data once, front to back, as fast as this core can (64-byte loads with software
 // prefetch, as the GEMV kernels stream weights); returns a checksum so the reads are kept.

@@ -128,18 +128,37 @@ std::shared_ptr<SlotScratch> ScratchFor(const ThreadPool& pool) {
   return result;
 }
 
-// Work shared by the threads of one MatMul (captured by pointer so std::function does not allocate).
+// One matrix of a job: its arguments and how its panels are dealt. Tasks [first_task, first_task +
+// n_big) are `big` panels each; the rest of the matrix (about the threads' last task each) goes in
+// tasks of `small` panels, so that the threads finish together.
+struct JobPart {
+  MatMulArgs args;
+  int64_t panels;
+  int64_t big, small, n_big;
+  int64_t first_task, n_tasks;
+};
+
+// Work shared by the threads of one MatMul or MatMulMany (captured by pointer so std::function does
+// not allocate).
 struct Job {
   const IsaOps* ops;
-  MatMulArgs args;
+  JobPart parts[kMaxMatMulParts];
+  int n_parts = 0;
   const float* x;
-  QuantActs* acts;
-  int64_t panels_per_task;
-  int64_t n_tasks;
+  QuantActs* acts[kMaxMatMulParts] = {};  // distinct activation layouts to quantize (one per type)
+  int n_acts = 0;
+  int64_t n_tasks = 0;
   SlotScratch* scratch;
   std::atomic<int64_t> next_task{0};
   std::atomic<int64_t> next_token{0};
 };
+
+// The panels of task `task` of part p (first_task <= task < first_task + n_tasks).
+void TaskPanels(const JobPart& p, int64_t task, int64_t* p0, int64_t* p1) {
+  const int64_t i = task - p.first_task;
+  *p0 = i < p.n_big ? i * p.big : p.n_big * p.big + (i - p.n_big) * p.small;
+  *p1 = std::min(p.panels, *p0 + (i < p.n_big ? p.big : p.small));
+}
 
 }  // namespace
 
@@ -191,71 +210,115 @@ void FinishQuantActs(QuantActs* a, int64_t t0, int64_t t1, int offset) {
   }
 }
 
-void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, Math math,
-               ThreadPool& pool) {
-  if (!SupportsMatMul(w.type)) Fail("MatMul: weight type %s is not supported", TypeName(w.type));
-  const int64_t bs = Traits(w.type).block_size;
-  if (w.rows < 0 || w.cols <= 0 || w.cols % bs != 0) {
-    Fail("MatMul: a %s matrix needs cols a positive multiple of %lld, got %lld x %lld", TypeName(w.type),
-         static_cast<long long>(bs), static_cast<long long>(w.rows), static_cast<long long>(w.cols));
+void MatMulManyIsa(Isa isa, const MatMulPart* parts, int n_parts, const float* x, int64_t ldx, int64_t n, Math math,
+                   ThreadPool& pool) {
+  if (n_parts < 1 || n_parts > kMaxMatMulParts) {
+    Fail("MatMulMany: %d parts, expected 1 to %d", n_parts, kMaxMatMulParts);
   }
-  if (n < 0 || ldx < w.cols || ldy < w.rows) {
-    Fail("MatMul: bad shapes: n=%lld ldx=%lld (cols %lld) ldy=%lld (rows %lld)", static_cast<long long>(n),
-         static_cast<long long>(ldx), static_cast<long long>(w.cols), static_cast<long long>(ldy),
-         static_cast<long long>(w.rows));
+  for (int k = 0; k < n_parts; ++k) {
+    const Matrix& w = parts[k].w;
+    if (!SupportsMatMul(w.type)) Fail("MatMul: weight type %s is not supported", TypeName(w.type));
+    const int64_t bs = Traits(w.type).block_size;
+    if (w.rows < 0 || w.cols <= 0 || w.cols % bs != 0) {
+      Fail("MatMul: a %s matrix needs cols a positive multiple of %lld, got %lld x %lld", TypeName(w.type),
+           static_cast<long long>(bs), static_cast<long long>(w.rows), static_cast<long long>(w.cols));
+    }
+    if (w.cols != parts[0].w.cols) {
+      Fail("MatMulMany: part %d has %lld cols, part 0 %lld", k, static_cast<long long>(w.cols),
+           static_cast<long long>(parts[0].w.cols));
+    }
+    if (n < 0 || ldx < w.cols || parts[k].ldy < w.rows) {
+      Fail("MatMul: bad shapes: n=%lld ldx=%lld (cols %lld) ldy=%lld (rows %lld)", static_cast<long long>(n),
+           static_cast<long long>(ldx), static_cast<long long>(w.cols), static_cast<long long>(parts[k].ldy),
+           static_cast<long long>(w.rows));
+    }
+    if (n > 0 && w.rows > 0 && (w.data == nullptr || x == nullptr || parts[k].y == nullptr)) {
+      Fail("MatMul: null data pointer");
+    }
   }
-  if (n == 0 || w.rows == 0) return;
-  if (w.data == nullptr || x == nullptr || y == nullptr) Fail("MatMul: null data pointer");
+  if (n == 0) return;
 
   Job job;
   job.ops = &OpsFor(isa);
-  job.args = MatMulArgs{w, x, ldx, n, y, ldy, math, nullptr};
   job.x = x;
-  job.acts = nullptr;
 
-  // The activation workspace belongs to the calling thread (MatMul may be called from several
-  // threads with different pools); it grows to the largest call and is then reused.
-  thread_local OwnedQuantActs workspace;
-  if (math == Math::kFast && IsQuantizedMatMulType(w.type)) {
-    job.acts = &workspace.acts;
-    job.args.acts = job.acts;
-    LayoutQuantActs(w.type, n, w.cols, &workspace);
+  // The activation workspaces belong to the calling thread (MatMul may be called from several
+  // threads with different pools); they grow to the largest call and are then reused. Parts of one
+  // weight type share one.
+  thread_local OwnedQuantActs workspace[kMaxMatMulParts];
+  GgmlType act_type[kMaxMatMulParts] = {};
+  const int threads = pool.size();
+  for (int k = 0; k < n_parts; ++k) {
+    const Matrix& w = parts[k].w;
+    if (w.rows == 0) continue;
+    JobPart& p = job.parts[job.n_parts++];
+    p.args = MatMulArgs{w, x, ldx, n, parts[k].y, parts[k].ldy, math, nullptr};
+    if (math == Math::kFast && IsQuantizedMatMulType(w.type)) {
+      int a = 0;
+      while (a < job.n_acts && act_type[a] != w.type) ++a;
+      if (a == job.n_acts) {
+        act_type[a] = w.type;
+        LayoutQuantActs(w.type, n, w.cols, &workspace[a]);
+        job.acts[job.n_acts++] = &workspace[a].acts;
+      }
+      p.args.acts = job.acts[a];
+    }
+    p.panels = (w.rows + kPanelRows - 1) / kPanelRows;
+    p.big = std::max<int64_t>(1, job.ops->panels_per_task(p.args, false));
+    p.small = std::max<int64_t>(1, std::min(p.big, job.ops->panels_per_task(p.args, true)));
+    p.n_big = std::max<int64_t>(0, p.panels - threads * p.big) / p.big;
+    p.first_task = job.n_tasks;
+    p.n_tasks = p.n_big + (p.panels - p.n_big * p.big + p.small - 1) / p.small;
+    job.n_tasks += p.n_tasks;
   }
+  if (job.n_parts == 0) return;
 
   const std::shared_ptr<SlotScratch> scratch = ScratchFor(pool);
   job.scratch = scratch.get();
-  job.panels_per_task = std::max<int64_t>(1, job.ops->panels_per_task(job.args));
-  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
-  job.n_tasks = (panels + job.panels_per_task - 1) / job.panels_per_task;
-
   Job* jp = &job;
-  if (job.acts != nullptr && n <= 8) {
-    job.ops->quantize_acts(x, ldx, 0, n, job.acts);  // too little work to wake the pool for
-  } else if (job.acts != nullptr) {
+  if (n <= 8) {
+    for (int a = 0; a < job.n_acts; ++a) job.ops->quantize_acts(x, ldx, 0, n, job.acts[a]);  // too little work to wake the pool for
+  } else if (job.n_acts > 0) {
     pool.RunOnAll([jp](int, int) {
       // Quantize the activations, 16 tokens per grab.
       for (;;) {
         const int64_t t0 = jp->next_token.fetch_add(16, std::memory_order_relaxed);
-        if (t0 >= jp->args.n) break;
-        jp->ops->quantize_acts(jp->x, jp->args.ldx, t0, std::min(jp->args.n, t0 + 16), jp->acts);
+        if (t0 >= jp->parts[0].args.n) break;
+        for (int a = 0; a < jp->n_acts; ++a) {
+          jp->ops->quantize_acts(jp->x, jp->parts[0].args.ldx, t0, std::min(jp->parts[0].args.n, t0 + 16), jp->acts[a]);
+        }
       }
     });
   }
-  pool.RunOnAll([jp, panels](int slot, int) {
+  pool.RunOnAll([jp](int slot, int) {
     KernelScratch* s = (*jp->scratch)[static_cast<size_t>(slot)].get();
-    jp->ops->reserve_scratch(jp->args, s);
+    for (int k = 0; k < jp->n_parts; ++k) jp->ops->reserve_scratch(jp->parts[k].args, s);
+    int k = 0;
     for (;;) {
       const int64_t task = jp->next_task.fetch_add(1, std::memory_order_relaxed);
       if (task >= jp->n_tasks) break;
-      const int64_t p0 = task * jp->panels_per_task;
-      jp->ops->matmul_panels(jp->args, p0, std::min(panels, p0 + jp->panels_per_task), s);
+      while (task >= jp->parts[k].first_task + jp->parts[k].n_tasks) ++k;  // tasks are claimed in order
+      int64_t p0, p1;
+      TaskPanels(jp->parts[k], task, &p0, &p1);
+      jp->ops->matmul_panels(jp->parts[k].args, p0, p1, s);
     }
   });
+}
+
+void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, Math math,
+               ThreadPool& pool) {
+  const MatMulPart part{w, y, ldy};
+  MatMulManyIsa(isa, &part, 1, x, ldx, n, math, pool);
 }
 
 void MatMul(const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, Math math,
             ThreadPool& pool) {
   MatMulIsa(ActiveIsaLevel(), w, x, ldx, n, y, ldy, math, pool);
+}
+
+void MatMulMany(const MatMulPart* parts, int n_parts, const float* x, int64_t ldx, int64_t n, Math math,
+                ThreadPool& pool) {
+  MatMulManyIsa(ActiveIsaLevel(), parts, n_parts, x, ldx, n, math, pool);
 }
 
 void QuantizeActsForTest(Isa isa, GgmlType wtype, const float* x, int64_t ldx, int64_t n, int64_t cols,

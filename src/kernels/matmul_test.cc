@@ -477,6 +477,74 @@ TEST(MatMul, StreamingTasksOfManyPanelsGiveTheSameBits) {
   }
 }
 
+// MatMulMany deals the rows of several matrices as one job (with smaller tasks at the end of each);
+// every part gives MatMul's bits, whatever the mix of types (parts of one type share quantized
+// activations), layouts, token counts and threads; a part with no rows is skipped.
+TEST(MatMulMany, EachPartGivesMatMulsBits) {
+  const int64_t cols = 512;
+  struct Spec {
+    GgmlType type;
+    int64_t rows;
+    bool packed;
+  };
+  const std::vector<Spec> specs = {{GgmlType::Q4_K, 16 * 40 + 3, true}, {GgmlType::Q6_K, 256, true},
+                                   {GgmlType::Q4_K, 100, false},        {GgmlType::F32, 37, true}};
+  std::vector<Weights> ws;
+  for (size_t k = 0; k < specs.size(); ++k) ws.push_back(MakeWeights(specs[k].type, specs[k].rows, cols, 50 + k));
+  for (Math math : {Math::kFast, Math::kExact}) {
+    for (int64_t n : {1, 3, 20}) {
+      const std::vector<float> x = MakeActivations(n, cols, cols, 77);
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<std::vector<float>> ys(specs.size());
+        MatMulPart parts[kMaxMatMulParts + 1];
+        for (size_t k = 0; k < specs.size(); ++k) {
+          ys[k].assign(static_cast<size_t>(n * (specs[k].rows + 3)), -12345.0f);  // RunMatMul's filler
+          parts[k] = {specs[k].packed ? ws[k].mp() : ws[k].m(), ys[k].data(), specs[k].rows + 3};
+        }
+        MatMulMany(parts, static_cast<int>(specs.size()), x.data(), cols, n, math, pool);
+        for (size_t k = 0; k < specs.size(); ++k) {
+          const std::vector<float> want = RunMatMul(ActiveIsaLevel(), ws[k].m(), x, cols, n, specs[k].rows + 3, math, 1);
+          ASSERT_EQ(std::memcmp(want.data(), ys[k].data(), 4 * want.size()), 0)
+              << "part " << k << " (" << TypeName(specs[k].type) << ") n " << n << " threads " << threads;
+          for (int64_t t = 0; t < n; ++t) {  // every row written (the filler is not a product of these)
+            for (int64_t r = 0; r < specs[k].rows; ++r) {
+              ASSERT_NE(ys[k][t * (specs[k].rows + 3) + r], -12345.0f) << "part " << k << " row " << r << " token " << t;
+            }
+          }
+        }
+        // A part with no rows is skipped; the others are unchanged.
+        std::vector<float> y0 = ys[0];
+        parts[1].w.rows = 0;
+        MatMulMany(parts, 2, x.data(), cols, n, math, pool);
+        EXPECT_EQ(std::memcmp(y0.data(), ys[0].data(), 4 * y0.size()), 0);
+      }
+    }
+  }
+}
+
+TEST(MatMulMany, RejectsBadParts) {
+  ThreadPool pool(1);
+  const Weights a = MakeWeights(GgmlType::Q4_K, 16, 512, 1), b = MakeWeights(GgmlType::Q4_K, 16, 256, 2);
+  std::vector<float> x(512), y(64);
+  auto expect_error = [&](const MatMulPart* parts, int n_parts, const char* needle) {
+    try {
+      MatMulMany(parts, n_parts, x.data(), 512, 1, Math::kFast, pool);
+      ADD_FAILURE() << "expected an error mentioning " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const MatMulPart mixed[2] = {{a.m(), y.data(), 16}, {b.m(), y.data() + 16, 16}};
+  expect_error(mixed, 2, "part 1 has 256 cols");
+  expect_error(mixed, 0, "0 parts");
+  const MatMulPart many[kMaxMatMulParts + 1] = {{a.m(), y.data(), 16}, {a.m(), y.data(), 16}, {a.m(), y.data(), 16},
+                                                {a.m(), y.data(), 16}, {a.m(), y.data(), 16}};
+  expect_error(many, kMaxMatMulParts + 1, "parts, expected 1 to");
+  const MatMulPart short_y[1] = {{a.m(), y.data(), 8}};
+  expect_error(short_y, 1, "ldy");
+}
+
 TEST(MatMul, SteadyStateDoesNotAllocate) {
   ThreadPool pool(2);
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
@@ -617,6 +685,23 @@ TEST(ReadStream, EveryByteCounts) {
       ASSERT_NE(ReadStream(buf.data(), n), base) << "byte " << i << " of " << n;
       buf[i] ^= 0x10;
     }
+  }
+}
+
+// Bandwidth over caller-held ranges (gemma4 bench reads the packed weights with it): ranges of odd
+// sizes split over 1-3 threads, each thread's share crossing range ends (the sanitizer build checks
+// that nothing outside the ranges is read); no bytes give 0.
+TEST(MeasureReadBandwidth, OverRangesOfOddSizes) {
+  std::vector<std::vector<uint8_t>> bufs;
+  for (size_t n : {size_t{100003}, size_t{64}, size_t{1}, size_t{4096 * 33 + 7}}) bufs.emplace_back(n, uint8_t{3});
+  std::vector<ByteRange> ranges;
+  for (const auto& b : bufs) ranges.push_back({b.data(), b.size()});
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    const double bw = MeasureReadBandwidthOver(pool, ranges, 2);
+    EXPECT_TRUE(std::isfinite(bw) && bw > 0) << bw << " at " << threads << " threads";
+    EXPECT_EQ(MeasureReadBandwidthOver(pool, {}, 2), 0.0);
+    EXPECT_EQ(MeasureReadBandwidthOver(pool, {ByteRange{bufs[0].data(), 0}}, 2), 0.0);
   }
 }
 

@@ -80,7 +80,9 @@ struct IsaOps {
   // tokens), filling q, d, sum, bias, dsum and sp.
   void (*quantize_acts)(const float* x, int64_t ldx, int64_t t0, int64_t t1, QuantActs* acts);
   // Panels (kPanelRows rows) per unit of work: MatMul hands matmul_panels ranges of whole units.
-  int64_t (*panels_per_task)(const MatMulArgs& a);
+  // With `tail`, the smaller unit MatMul deals at the end of a matrix, so that the threads finish
+  // together (a multiple of the register tile's panels, like the other).
+  int64_t (*panels_per_task)(const MatMulArgs& a, bool tail);
   // Grows scratch memory to what matmul_panels needs for this call (each worker slot calls it before
   // taking work, so that steady-state calls never allocate).
   void (*reserve_scratch)(const MatMulArgs& a, KernelScratch* s);
@@ -117,6 +119,8 @@ const IsaOps& OpsFor(Isa isa);
 // The public kernels with an explicit instruction set (the public ones use ActiveIsaLevel()).
 void MatMulIsa(Isa isa, const Matrix& w, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
                Math math, ThreadPool& pool);
+void MatMulManyIsa(Isa isa, const MatMulPart* parts, int n_parts, const float* x, int64_t ldx, int64_t n, Math math,
+                   ThreadPool& pool);
 
 // Quantizes activations for `wtype` with the given ISA into a caller-owned QuantActs whose buffers
 // this allocates (tests use it to compare ISAs; MatMul reuses a per-thread workspace instead).

@@ -61,7 +61,7 @@ float DotF32Impl(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-int64_t PanelsPerTask(const MatMulArgs&) { return 1; }
+int64_t PanelsPerTask(const MatMulArgs&, bool) { return 1; }
 
 void ReserveScratch(const MatMulArgs& a, KernelScratch* s) {
   s->rowb.Get<uint8_t>(a.w.row_bytes());

@@ -148,8 +148,8 @@ void AssistantRunner::Step(int n, const int32_t* tokens, const float* hidden, co
       ops::RmsNorm(xi, lw.ffn_norm.data, eps, E, s.xn.data() + i * E);
     }
     const int64_t F = L.n_ff;
-    kernels::MatMul(lw.ffn_gate, s.xn.data(), E, n, s.gate.data(), F, math, pool);
-    kernels::MatMul(lw.ffn_up, s.xn.data(), E, n, s.up.data(), F, math, pool);
+    const kernels::MatMulPart gate_up[2] = {{lw.ffn_gate, s.gate.data(), F}, {lw.ffn_up, s.up.data(), F}};
+    kernels::MatMulMany(gate_up, 2, s.xn.data(), E, n, math, pool);
     for (int i = 0; i < n; ++i) ops::GeGlu(s.gate.data() + i * F, s.up.data() + i * F, F, s.gate.data() + i * F);
     kernels::MatMul(lw.ffn_down, s.gate.data(), F, n, s.o.data(), E, math, pool);
     for (int i = 0; i < n; ++i) {
