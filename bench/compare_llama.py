@@ -88,6 +88,7 @@ def main():
         }
         ts = {e: {} for e in engines}
         extra = {}
+        roofs = {}  # test -> [(roofline fraction, bandwidth it was measured against)] per round
         rss = {e: 0 for e in engines}
         for rnd in range(a.rounds):
             order = list(engines) if rnd % 2 == 0 else list(reversed(list(engines)))
@@ -100,6 +101,8 @@ def main():
                     ts[e].setdefault(name, []).append(float(r["avg_ts"]))
                     if e == "gemma4":
                         extra[name] = r
+                        if r.get("roofline_fraction"):
+                            roofs.setdefault(name, []).append((float(r["roofline_fraction"]), float(r.get("test_read_bytes_per_s", 0))))
                     record.append({"model": model, "engine": e, "round": rnd, "test": name, "result": r})
         print(f"\n### {os.path.basename(model)} ({a.t} threads, median of {a.rounds} rounds x {a.r} repetitions)\n")
         print("| test | gemma4.cpp t/s | llama.cpp t/s | ratio | gemma4 roofline | gemma4 ms/run |")
@@ -108,12 +111,16 @@ def main():
             g = statistics.median(ts["gemma4"][name])
             l = statistics.median(ts["llama.cpp"].get(name, [float("nan")]))
             x = extra.get(name, {})
-            roof = f"{100 * x['roofline_fraction']:.0f}%" if x.get("roofline_fraction") else ""
+            # The median round's roofline, against the bandwidth measured during that round's test.
+            roof = ""
+            if roofs.get(name):
+                f, bwt = sorted(roofs[name])[len(roofs[name]) // 2]
+                roof = f"{100 * f:.0f}% of {bwt / 1e9:.1f} GB/s" if bwt else f"{100 * f:.0f}%"
             ms = f"{x['ms_per_run']:.0f}" if "ms_per_run" in x else ""
             print(f"| {name} | {g:.2f} | {l:.2f} | {g / l:.2f}x | {roof} | {ms} |")
         bw = extra[next(iter(extra))].get("mem_read_bytes_per_s", 0) if extra else 0
         print(f"\npeak resident memory: gemma4.cpp {rss['gemma4'] / 2**30:.2f} GiB, llama.cpp {rss['llama.cpp'] / 2**30:.2f} GiB;"
-              f" memory read bandwidth {bw / 1e9:.1f} GB/s")
+              f" memory read bandwidth before loading {bw / 1e9:.1f} GB/s (the roofline uses the bandwidth read during each test)")
         sys.stdout.flush()
     if a.json:
         with open(a.json, "w") as f:

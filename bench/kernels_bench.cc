@@ -26,6 +26,7 @@
 
 #include "kernels/kernels.h"
 #include "util/thread_pool.h"
+#include "util/timer.h"
 
 namespace g4::kernels {
 namespace {
@@ -149,10 +150,10 @@ void MatMulArgs(benchmark::internal::Benchmark* b, int64_t n) {
 }
 
 // Gemma 4 E2B shapes at 2 threads, generation: FFN gate/up (12288 x 1536), down (1536 x 12288),
-// attention Q (2048 x 1536) and output (1536 x 2048), and the tied LM head (262144 x 1536, Q6_K in a
+// attention Q (2048 x 1536), K and V (256 x 1536) and output (1536 x 2048), and the tied LM head (262144 x 1536, Q6_K in a
 // Q4_K_M file): small matrices, where the cost of starting and ending a job shows.
 void E2bArgs(benchmark::internal::Benchmark* b) {
-  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{12288, 1536}, {1536, 12288}, {2048, 1536}, {1536, 2048}}) {
+  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{12288, 1536}, {1536, 12288}, {2048, 1536}, {1536, 2048}, {256, 1536}}) {
     for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K}) b->Args({static_cast<int64_t>(t), rows, cols, 1, 2});
   }
   b->Args({static_cast<int64_t>(GgmlType::Q6_K), 262144, 1536, 1, 2});
@@ -176,6 +177,44 @@ BENCHMARK(BM_MatMul)
     ->MinTime(0.3)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// Generation's efficiency without the host's noise: each iteration times a GEMV over one copy of the
+// weights and, right after it, a plain read (ReadStream, as MeasureReadBandwidth) of the next copy's
+// packed bytes on the same pool. stream_fraction = read time / GEMV time over all iterations: the
+// GEMV's speed as a fraction of the memory's at that moment (the bandwidth of a shared host changes
+// by a fifth from second to second, so GEMV and read measured in separate runs are hard to compare).
+void BM_GemvVsRead(benchmark::State& state) {
+  const auto type = static_cast<GgmlType>(state.range(0));
+  const int64_t rows = state.range(1), cols = state.range(2);
+  const int threads = static_cast<int>(state.range(4));
+  const size_t copy_bytes = static_cast<size_t>(RowBytes(type, cols) * rows);
+  const size_t copies = std::max<size_t>(2, (kColdBytes + copy_bytes - 1) / copy_bytes);
+  const WeightSet& w = GetWeights(type, rows, cols, copies);
+  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
+  FillWeights(x.data(), cols, 12345);
+  for (float& v : x) v *= 50.0f;
+  ThreadPool pool(threads);
+  size_t next = 0;
+  double gemv_s = 0, read_s = 0;
+  for (auto _ : state) {
+    const double t0 = NowSeconds();
+    MatMul(w.At(next), x.data(), cols, 1, y.data(), rows, Math::kFast, pool);
+    const double t1 = NowSeconds();
+    next = (next + 1) % copies;
+    const double bw = MeasureReadBandwidthOver(pool, {ByteRange{w.packed[next]->data(), w.packed[next]->size()}}, 1);
+    read_s += static_cast<double>(w.packed[next]->size()) / bw;
+    gemv_s += t1 - t0;
+    next = (next + 1) % copies;
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double bytes = static_cast<double>(state.iterations()) * static_cast<double>(copy_bytes);
+  state.counters["weights_B/s"] = benchmark::Counter(bytes / gemv_s);
+  state.counters["read_B/s"] = benchmark::Counter(bytes / read_s);
+  state.counters["stream_fraction"] = benchmark::Counter(read_s / gemv_s);
+  state.SetLabel(std::string(TypeName(type)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
+                 " threads=" + std::to_string(threads));
+}
+BENCHMARK(BM_GemvVsRead)->Name("GemvVsReadE2B")->Apply(E2bArgs)->MinTime(1.0)->Unit(benchmark::kMillisecond);
 
 // Streaming read of a buffer larger than the last-level cache, split over `threads` threads: the
 // memory bandwidth a bandwidth-bound GEMV can reach at best (ReadStream, which `gemma4 bench` uses

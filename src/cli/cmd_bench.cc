@@ -4,6 +4,10 @@
 // generation, the fraction of the bandwidth roofline reached (every weight byte is read once per
 // token, so bandwidth / bytes read per token is the most any engine can do), and for prompt
 // processing the time of one run (the time to first token for a prompt of that length).
+// The machine's bandwidth is measured once before the model loads; a generation test's roofline
+// uses the bandwidth measured during the test itself, over the model's packed weights (the bytes
+// generation streams) before every repetition and after the last: on a shared host the bandwidth
+// changes by a fifth from one second to the next, so a figure from another moment says little.
 // With -d N every test runs after N tokens already in the cache (llama-bench's n_depth), filled by a
 // real prefill of random tokens (--depth-fill compute) or with seeded random keys and values
 // (--depth-fill synthetic: the same attention work at a fraction of the set-up time, so generation at
@@ -199,6 +203,13 @@ void RunBench(const BenchOptions& o) {
          (long long)model_max);
   }
   nlohmann::json results = nlohmann::json::array();
+  struct TestBandwidth {
+    int threads;
+    std::string test;
+    double bytes_per_s;
+    bool weights;
+  };
+  std::vector<TestBandwidth> test_bandwidth;
   if (!o.json) {
     std::printf("| model | size | params | threads | test | t/s | ms/run | roofline |\n"
                 "|---|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -224,28 +235,43 @@ void RunBench(const BenchOptions& o) {
     const auto bw_it = bandwidth.find(nt);
     const double bw = bw_it == bandwidth.end() ? 0.0 : bw_it->second;
     const uint64_t weight_bytes = BytesReadPerToken(model->weights(), model->config());
+    // Reads of the packed weights bracket every generation repetition, when they are far larger than
+    // a last-level cache (kMinRangeBytes, as the machine measure's buffer); otherwise the machine's.
+    constexpr uint64_t kMinRangeBytes = uint64_t{512} << 20;
+    const std::vector<kernels::ByteRange> ranges = model->PackedRanges();
+    const bool weights_bw = bw > 0 && model->PackedBytes() >= kMinRangeBytes;
+    ThreadPool bw_pool(weights_bw ? nt : 1);
     for (int depth : depths) {
       FillToDepth(ctx, depth, synthetic, rng);
       for (const auto& t : tests) {
         RunOnce(ctx, {std::min(t.n_prompt, 16), std::min(t.n_gen, 2)}, depth, synthetic, rng);  // warm-up
-        std::vector<double> ts, ns;
+        const bool gen = bw > 0 && t.n_prompt == 0;
+        std::vector<double> ts, ns, bws;  // bws: bandwidth read before repetition r (and after the last)
+        if (gen && weights_bw) bws.push_back(kernels::MeasureReadBandwidthOver(bw_pool, ranges, 3));
         for (int r = 0; r < o.reps; ++r) {
           const double sec = RunOnce(ctx, t, depth, synthetic, rng);
           ns.push_back(sec * 1e9);
           ts.push_back((t.n_prompt + t.n_gen) / sec);
+          if (gen && weights_bw) bws.push_back(kernels::MeasureReadBandwidthOver(bw_pool, ranges, 3));
         }
         const double ms_per_run = Mean(ns) / 1e6;
         // Generation roofline: bandwidth / bytes read per token (weights, plus the KV cache rows the
-        // attention reads at the test's mean position).
-        double roofline_ts = 0, fraction = 0;
-        if (bw > 0 && t.n_prompt == 0) {
+        // attention reads at the test's mean position). Repetition r is held against the mean of the
+        // bandwidth read just before and just after it; the fraction is the mean over repetitions.
+        double roofline_ts = 0, fraction = 0, test_bw = 0;
+        if (gen) {
           KvCacheOptions one = ctx.kv().options();
           one.n_seq = 1;
           one.slack = 0;
           const double per_token =
               static_cast<double>(weight_bytes) + static_cast<double>(KvCache::BytesAtContext(model->config(), one, depth + t.n_gen / 2));
-          roofline_ts = bw / per_token;
-          fraction = Mean(ts) / roofline_ts;
+          for (size_t r = 0; r < ts.size(); ++r) {
+            const double bw_r = weights_bw ? (bws[r] + bws[r + 1]) / 2 : bw;
+            test_bw += bw_r / static_cast<double>(ts.size());
+            fraction += ts[r] * per_token / bw_r / static_cast<double>(ts.size());
+          }
+          roofline_ts = test_bw / per_token;
+          test_bandwidth.push_back({nt, t.Name(depth), test_bw, weights_bw});
         }
         const std::string model_name = model->config().name.empty() ? ArchName(model->config().arch) : model->config().name;
         uint64_t params = 0;
@@ -273,6 +299,8 @@ void RunBench(const BenchOptions& o) {
                              {"peak_rss_bytes", PeakRssBytes()},
                              {"ms_per_run", ms_per_run},
                              {"mem_read_bytes_per_s", bw},
+                             {"test_read_bytes_per_s", test_bw},
+                             {"test_read_of", gen ? (weights_bw ? "packed weights during the test" : "buffer before loading") : ""},
                              {"weight_bytes_per_token", weight_bytes},
                              {"roofline_ts", roofline_ts},
                              {"roofline_fraction", fraction}});
@@ -292,6 +320,10 @@ void RunBench(const BenchOptions& o) {
   } else {
     std::printf("\npeak resident memory: %s\n", HumanBytes(static_cast<double>(PeakRssBytes())).c_str());
     for (const auto& [nt, bw] : bandwidth) std::printf("memory read bandwidth (%d threads): %.1f GB/s\n", nt, bw / 1e9);
+    for (const auto& b : test_bandwidth) {
+      std::printf("  during %s at %d threads: %.1f GB/s%s\n", b.test.c_str(), b.threads, b.bytes_per_s / 1e9,
+                  b.weights ? " (the packed weights, read around each repetition; the roofline's)" : "");
+    }
   }
 }
 }  // namespace

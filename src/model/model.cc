@@ -84,6 +84,12 @@ uint64_t Model::PackedBytes() const {
   return total;
 }
 
+std::vector<kernels::ByteRange> Model::PackedRanges() const {
+  std::vector<kernels::ByteRange> ranges;
+  for (const auto& b : packed_) ranges.push_back({b->data(), b->size()});
+  return ranges;
+}
+
 void Model::Prefault(const std::function<void(double)>& progress) const {
   if (!packed_.empty()) {
     if (progress) progress(1.0);

@@ -85,8 +85,10 @@ class Model {
   // the table. Thread-safe.
   void EmbeddingRow(const kernels::Matrix& table, int32_t id, float* out) const;
 
-  // Bytes of weights held in the packed layout (0 with GEMMA4_NO_PACK).
+  // Bytes of weights held in the packed layout (0 with GEMMA4_NO_PACK), and where they are: every
+  // matrix the forward pass multiplies, so almost all that generation reads per token.
   uint64_t PackedBytes() const;
+  std::vector<kernels::ByteRange> PackedRanges() const;
 
  private:
   Model() = default;
