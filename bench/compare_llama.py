@@ -105,17 +105,15 @@ def main():
                             roofs.setdefault(name, []).append((float(r["roofline_fraction"]), float(r.get("test_read_bytes_per_s", 0))))
                     record.append({"model": model, "engine": e, "round": rnd, "test": name, "result": r})
         print(f"\n### {os.path.basename(model)} ({a.t} threads, median of {a.rounds} rounds x {a.r} repetitions)\n")
-        print("| test | gemma4.cpp t/s | llama.cpp t/s | ratio | gemma4 roofline | gemma4 ms/run |")
+        print("| test | gemma4.cpp t/s | llama.cpp t/s | ratio | gemma4 roofline (per round) | gemma4 ms/run |")
         print("|---|---:|---:|---:|---:|---:|")
         for name in ts["gemma4"]:
             g = statistics.median(ts["gemma4"][name])
             l = statistics.median(ts["llama.cpp"].get(name, [float("nan")]))
             x = extra.get(name, {})
-            # The median round's roofline, against the bandwidth measured during that round's test.
-            roof = ""
-            if roofs.get(name):
-                f, bwt = sorted(roofs[name])[len(roofs[name]) // 2]
-                roof = f"{100 * f:.0f}% of {bwt / 1e9:.1f} GB/s" if bwt else f"{100 * f:.0f}%"
+            # Every round's roofline, each against the bandwidth measured during that round's test.
+            roof = ", ".join(f"{100 * f:.0f}% of {bwt / 1e9:.1f} GB/s" if bwt else f"{100 * f:.0f}%"
+                             for f, bwt in roofs.get(name, []))
             ms = f"{x['ms_per_run']:.0f}" if "ms_per_run" in x else ""
             print(f"| {name} | {g:.2f} | {l:.2f} | {g / l:.2f}x | {roof} | {ms} |")
         bw = extra[next(iter(extra))].get("mem_read_bytes_per_s", 0) if extra else 0

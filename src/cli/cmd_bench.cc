@@ -5,9 +5,10 @@
 // token, so bandwidth / bytes read per token is the most any engine can do), and for prompt
 // processing the time of one run (the time to first token for a prompt of that length).
 // The machine's bandwidth is measured once before the model loads; a generation test's roofline
-// uses the bandwidth measured during the test itself, over the model's packed weights (the bytes
-// generation streams) before every repetition and after the last: on a shared host the bandwidth
-// changes by a fifth from one second to the next, so a figure from another moment says little.
+// uses the bandwidth measured during the test itself: a read of the model's packed weights (the bytes
+// generation streams) before every kSampleEvery-th token, its time left out of the test's. On a
+// shared host the bandwidth changes by a fifth from one second to the next, so a figure from
+// another moment says little.
 // With -d N every test runs after N tokens already in the cache (llama-bench's n_depth), filled by a
 // real prefill of random tokens (--depth-fill compute) or with seeded random keys and values
 // (--depth-fill synthetic: the same attention work at a fraction of the set-up time, so generation at
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <map>
 #include <random>
 #include <sstream>
@@ -111,9 +113,13 @@ double StdDev(const std::vector<double>& v) {
   return std::sqrt(s / static_cast<double>(v.size() - 1));
 }
 
+// Calls `between` before every kSampleEvery-th generated token (gemma4 bench reads the bandwidth
+// there); Decode leaves that time out of the test's.
+constexpr int kSampleEvery = 8;
+
 // Decodes n_prompt random tokens (in batches of n_batch) then n_gen one by one, after what the cache
 // holds; returns the seconds it took.
-double Decode(Context& ctx, int n_prompt, int n_gen, std::mt19937& rng) {
+double Decode(Context& ctx, int n_prompt, int n_gen, std::mt19937& rng, const std::function<void()>& between = {}) {
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(ctx.config().n_vocab - 1));
   const double t0 = NowSeconds();
   int64_t pos = ctx.kv().SeqLen(0);
@@ -125,12 +131,18 @@ double Decode(Context& ctx, int n_prompt, int n_gen, std::mt19937& rng) {
     for (int j = i; j < end; ++j) b.Add(tok(rng), 0, pos++, j + 1 == n_prompt);
     ctx.Decode(b);
   }
+  double left_out = 0;
   for (int i = 0; i < n_gen; ++i) {
+    if (between && i % kSampleEvery == 0) {
+      const double s0 = NowSeconds();
+      between();
+      left_out += NowSeconds() - s0;
+    }
     b.Clear();
     b.Add(tok(rng), 0, pos++, true);
     ctx.Decode(b);
   }
-  return NowSeconds() - t0;
+  return NowSeconds() - t0 - left_out;
 }
 
 // Fills the cache to `depth` positions (a real prefill or synthetic keys and values).
@@ -149,8 +161,9 @@ void FillToDepth(Context& ctx, int depth, bool synthetic, std::mt19937& rng) {
 // rolled back to the depth for the next one: truncated where the sliding-window ring still holds the
 // depth's last window, otherwise (a test longer than the ring's slack) filled to the depth again, which
 // RunBench allows only for synthetic fills.
-double RunOnce(Context& ctx, const Test& t, int depth, bool synthetic, std::mt19937& rng) {
-  const double sec = Decode(ctx, t.n_prompt, t.n_gen, rng);
+double RunOnce(Context& ctx, const Test& t, int depth, bool synthetic, std::mt19937& rng,
+               const std::function<void()>& between = {}) {
+  const double sec = Decode(ctx, t.n_prompt, t.n_gen, rng, between);
   if (ctx.kv().CanTruncate(0, depth)) {
     ctx.kv().Truncate(0, depth);
   } else {
@@ -235,8 +248,8 @@ void RunBench(const BenchOptions& o) {
     const auto bw_it = bandwidth.find(nt);
     const double bw = bw_it == bandwidth.end() ? 0.0 : bw_it->second;
     const uint64_t weight_bytes = BytesReadPerToken(model->weights(), model->config());
-    // Reads of the packed weights bracket every generation repetition, when they are far larger than
-    // a last-level cache (kMinRangeBytes, as the machine measure's buffer); otherwise the machine's.
+    // Reads of the packed weights between generated tokens, when they are far larger than a
+    // last-level cache (kMinRangeBytes, as the machine measure's buffer); otherwise the machine's.
     constexpr uint64_t kMinRangeBytes = uint64_t{512} << 20;
     const std::vector<kernels::ByteRange> ranges = model->PackedRanges();
     const bool weights_bw = bw > 0 && model->PackedBytes() >= kMinRangeBytes;
@@ -246,18 +259,23 @@ void RunBench(const BenchOptions& o) {
       for (const auto& t : tests) {
         RunOnce(ctx, {std::min(t.n_prompt, 16), std::min(t.n_gen, 2)}, depth, synthetic, rng);  // warm-up
         const bool gen = bw > 0 && t.n_prompt == 0;
-        std::vector<double> ts, ns, bws;  // bws: bandwidth read before repetition r (and after the last)
-        if (gen && weights_bw) bws.push_back(kernels::MeasureReadBandwidthOver(bw_pool, ranges, 3));
+        std::vector<double> ts, ns, bws;  // bws[r]: mean of the reads during repetition r
         for (int r = 0; r < o.reps; ++r) {
-          const double sec = RunOnce(ctx, t, depth, synthetic, rng);
+          double sum = 0;
+          int reads = 0;
+          const auto read = [&] {
+            sum += kernels::MeasureReadBandwidthOver(bw_pool, ranges, 1);
+            ++reads;
+          };
+          const double sec = RunOnce(ctx, t, depth, synthetic, rng, gen && weights_bw ? read : std::function<void()>{});
           ns.push_back(sec * 1e9);
           ts.push_back((t.n_prompt + t.n_gen) / sec);
-          if (gen && weights_bw) bws.push_back(kernels::MeasureReadBandwidthOver(bw_pool, ranges, 3));
+          if (reads > 0) bws.push_back(sum / reads);
         }
         const double ms_per_run = Mean(ns) / 1e6;
         // Generation roofline: bandwidth / bytes read per token (weights, plus the KV cache rows the
         // attention reads at the test's mean position). Repetition r is held against the mean of the
-        // bandwidth read just before and just after it; the fraction is the mean over repetitions.
+        // reads between its tokens; the fraction is the mean over repetitions.
         double roofline_ts = 0, fraction = 0, test_bw = 0;
         if (gen) {
           KvCacheOptions one = ctx.kv().options();
@@ -266,7 +284,7 @@ void RunBench(const BenchOptions& o) {
           const double per_token =
               static_cast<double>(weight_bytes) + static_cast<double>(KvCache::BytesAtContext(model->config(), one, depth + t.n_gen / 2));
           for (size_t r = 0; r < ts.size(); ++r) {
-            const double bw_r = weights_bw ? (bws[r] + bws[r + 1]) / 2 : bw;
+            const double bw_r = weights_bw ? bws[r] : bw;
             test_bw += bw_r / static_cast<double>(ts.size());
             fraction += ts[r] * per_token / bw_r / static_cast<double>(ts.size());
           }
@@ -322,7 +340,7 @@ void RunBench(const BenchOptions& o) {
     for (const auto& [nt, bw] : bandwidth) std::printf("memory read bandwidth (%d threads): %.1f GB/s\n", nt, bw / 1e9);
     for (const auto& b : test_bandwidth) {
       std::printf("  during %s at %d threads: %.1f GB/s%s\n", b.test.c_str(), b.threads, b.bytes_per_s / 1e9,
-                  b.weights ? " (the packed weights, read around each repetition; the roofline's)" : "");
+                  b.weights ? " (the packed weights, read between tokens; the roofline's)" : "");
     }
   }
 }
