@@ -248,11 +248,11 @@ void RunBench(const BenchOptions& o) {
     const auto bw_it = bandwidth.find(nt);
     const double bw = bw_it == bandwidth.end() ? 0.0 : bw_it->second;
     const uint64_t weight_bytes = BytesReadPerToken(model->weights(), model->config());
-    // Reads of the packed weights between generated tokens, when they are far larger than a
-    // last-level cache (kMinRangeBytes, as the machine measure's buffer); otherwise the machine's.
-    constexpr uint64_t kMinRangeBytes = uint64_t{512} << 20;
+    // Reads of the packed weights between generated tokens (from wherever they are: a model small
+    // enough to stay in a cache is read from the cache by generation too); the machine's figure for
+    // weights read in the file's layout (GEMMA4_NO_PACK).
     const std::vector<kernels::ByteRange> ranges = model->PackedRanges();
-    const bool weights_bw = bw > 0 && model->PackedBytes() >= kMinRangeBytes;
+    const bool weights_bw = bw > 0 && model->PackedBytes() > 0;
     ThreadPool bw_pool(weights_bw ? nt : 1);
     for (int depth : depths) {
       FillToDepth(ctx, depth, synthetic, rng);

@@ -163,6 +163,12 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
   for (const auto& e : j) {
     for (const char* k : {"n_prompt", "n_gen", "n_threads", "avg_ts", "stddev_ts"}) EXPECT_TRUE(e.contains(k)) << k;
     EXPECT_GT(e["avg_ts"].get<double>(), 0);
+    // Generation's roofline divides by the bandwidth read over the packed weights during the test.
+    if (e["n_gen"].get<int>() > 0) {
+      EXPECT_GT(e["test_read_bytes_per_s"].get<double>(), 0) << e.dump();
+      EXPECT_GT(e["roofline_fraction"].get<double>(), 0) << e.dump();
+      EXPECT_EQ(e["test_read_of"], "packed weights during the test") << e.dump();
+    }
   }
 }
 
