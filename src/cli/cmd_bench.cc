@@ -253,7 +253,6 @@ void RunBench(const BenchOptions& o) {
     // weights read in the file's layout (GEMMA4_NO_PACK).
     const std::vector<kernels::ByteRange> ranges = model->PackedRanges();
     const bool weights_bw = bw > 0 && model->PackedBytes() > 0;
-    ThreadPool bw_pool(weights_bw ? nt : 1);
     for (int depth : depths) {
       FillToDepth(ctx, depth, synthetic, rng);
       for (const auto& t : tests) {
@@ -264,7 +263,7 @@ void RunBench(const BenchOptions& o) {
           double sum = 0;
           int reads = 0;
           const auto read = [&] {
-            sum += kernels::MeasureReadBandwidthOver(bw_pool, ranges, 1);
+            sum += kernels::MeasureReadBandwidthOver(ctx.pool(), ranges, 1);  // the test's own threads
             ++reads;
           };
           const double sec = RunOnce(ctx, t, depth, synthetic, rng, gen && weights_bw ? read : std::function<void()>{});

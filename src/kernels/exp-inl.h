@@ -29,27 +29,6 @@ inline void ExpVec(F32x16* xp) {
   *xp = x < lo ? zero : v;
 }
 
-// out[j] = exp(x[j] * scale - shift) for j < n (out may be x).
-inline void ExpShiftedImpl(const float* x, int64_t n, float scale, float shift, float* out) {
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16) {
-    F32x16 v;
-    std::memcpy(&v, x + j, 64);
-    v = v * scale - shift;
-    ExpVec(&v);
-    std::memcpy(out + j, &v, 64);
-  }
-  if (j < n) {
-    float tail[16] = {};
-    std::memcpy(tail, x + j, static_cast<size_t>(n - j) * 4);
-    F32x16 v;
-    std::memcpy(&v, tail, 64);
-    v = v * scale - shift;
-    ExpVec(&v);
-    std::memcpy(out + j, &v, static_cast<size_t>(n - j) * 4);
-  }
-}
-
 // Loads values [j, j + m) of x (m <= 16) into a vector, zero past m: one vector load when m = 16 (a
 // copy of a variable length would go through memory and a library call).
 inline void Load16(const float* x, int64_t m, F32x16* v) {
@@ -66,6 +45,18 @@ inline void Store16(const F32x16* v, int64_t m, float* out) {
     std::memcpy(out, v, 64);
   } else {
     std::memcpy(out, v, static_cast<size_t>(m) * 4);
+  }
+}
+
+// out[j] = exp(x[j] * scale - shift) for j < n (out may be x).
+inline void ExpShiftedImpl(const float* x, int64_t n, float scale, float shift, float* out) {
+  for (int64_t j = 0; j < n; j += 16) {
+    const int64_t m = std::min<int64_t>(16, n - j);
+    F32x16 v;
+    Load16(x + j, m, &v);
+    v = v * scale - shift;
+    ExpVec(&v);
+    Store16(&v, m, out + j);
   }
 }
 

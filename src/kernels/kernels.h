@@ -155,7 +155,7 @@ double MeasureReadBandwidth(ThreadPool& pool, size_t bytes = size_t{512} << 20, 
 
 // The same over memory the caller holds (for example a model's packed weights, the very bytes that
 // generation streams): the best of `reps` reads of all the ranges, their bytes split evenly over the
-// pool's threads. The ranges should add up to far more than the last-level cache.
+// pool's threads. Ranges that fit in a cache measure the cache (as generation over them would).
 struct ByteRange {
   const void* data = nullptr;
   size_t bytes = 0;
